@@ -1,0 +1,79 @@
+"""Engine config: the Snapshot SDK's ``config`` keys, validated with errors naming the key."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from engine.errors import EngineConfigError
+
+__all__ = ["EngineConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Per-request engine settings.
+
+    Attributes:
+        threshold_d: minimum plate detection score (0..1).
+        threshold_o: minimum plate read score (0..1).
+        mode: ``fast`` skips the work not needed for the plate text (vehicle detection,
+            candidates), ``normal`` does everything.
+        region: ``strict`` keeps only plates whose region is one of the requested regions.
+        detection_rule: ``strict`` drops plates that are not inside a detected vehicle.
+    """
+
+    threshold_d: float = 0.25
+    threshold_o: float = 0.0
+    mode: Literal["normal", "fast"] = "normal"
+    region: Literal["normal", "strict"] = "normal"
+    detection_rule: Literal["normal", "strict"] = "normal"
+
+    @classmethod
+    def parse(cls, value: EngineConfig | dict[str, Any] | str | None) -> EngineConfig:
+        """Build from a dict or a JSON string (the ``config`` form field)."""
+        if value is None or value == "":
+            return cls()
+        if isinstance(value, EngineConfig):
+            return value
+        if isinstance(value, (str, bytes)):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise EngineConfigError(f"config: not valid JSON ({exc.msg} at char {exc.pos})")
+        if not isinstance(value, dict):
+            raise EngineConfigError(f"config: expected a JSON object, got {type(value).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for key, raw in value.items():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise EngineConfigError(
+                    f"config.{key}: unknown key{hint}; known keys: {', '.join(known)}"
+                )
+            out[key] = _check_value(key, raw)
+        return cls(**out)
+
+
+_CHOICES = {
+    "mode": ("normal", "fast"),
+    "region": ("normal", "strict"),
+    "detection_rule": ("normal", "strict"),
+}
+
+
+def _check_value(key: str, raw: Any) -> Any:
+    if key in _CHOICES:
+        if raw not in _CHOICES[key]:
+            raise EngineConfigError(
+                f"config.{key}: expected one of {', '.join(_CHOICES[key])}, got {raw!r}"
+            )
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise EngineConfigError(f"config.{key}: expected a number 0..1, got {raw!r}")
+    if not 0.0 <= float(raw) <= 1.0:
+        raise EngineConfigError(f"config.{key}: must be within 0..1, got {raw}")
+    return float(raw)

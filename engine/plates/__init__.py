@@ -1,0 +1,3 @@
+from engine.plates.model import PlateDetector
+
+__all__ = ["PlateDetector"]

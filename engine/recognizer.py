@@ -1,0 +1,193 @@
+"""The Recognizer: one image in, one Snapshot-shaped Recognition out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine import models
+from engine.backends import open_backend
+from engine.config import EngineConfig
+from engine.errors import EngineConfigError
+from engine.ocr import OcrRead, PlateOCR, load_ocr_config
+from engine.ocr.process import crop_plate
+from engine.plates import PlateDetector
+from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
+from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
+from engine.types import Detections
+from engine.vehicles import VehicleDetector, vehicle_type
+
+__all__ = ["Recognizer", "parse_regions"]
+
+log = logging.getLogger(__name__)
+
+VEHICLE_THRESHOLD = 0.3
+MAX_CANDIDATES = 8
+MIN_CANDIDATE_SCORE = 0.01  # alternatives below this are noise, not useful candidates
+
+
+def parse_regions(regions: Iterable[str]) -> tuple[str, ...]:
+    """Normalise requested region codes; EngineConfigError names the first unknown one."""
+    out = []
+    for code in regions:
+        norm = normalize_region(code)
+        if not is_valid_region(norm):
+            raise EngineConfigError(
+                f"regions: unknown region code {code!r} (expected ISO 3166 like 'fr', 'gb', "
+                "or a state like 'us-ca', 'br-sp')"
+            )
+        out.append(norm)
+    return tuple(out)
+
+
+def _region(read: OcrRead, regions: tuple[str, ...]) -> tuple[Region, bool]:
+    """The plate's region code and whether it matches one of the requested regions."""
+    country = OCR_REGION_CODES.get(read.region, "")
+    for code in regions:
+        if code.split("-")[0] == country:
+            return Region(code, read.region_score), True
+    if not country and regions:
+        return Region(regions[0], 0.0), False
+    return Region(country, read.region_score if country else 0.0), not regions
+
+
+def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -> Vehicle | None:
+    """The most confident vehicle whose box covers (almost) all of the plate."""
+    if not len(vehicles):
+        return None
+    v = vehicles.xyxy
+    ix = np.clip(np.minimum(v[:, 2], plate.xmax) - np.maximum(v[:, 0], plate.xmin), 0, None)
+    iy = np.clip(np.minimum(v[:, 3], plate.ymax) - np.maximum(v[:, 1], plate.ymin), 0, None)
+    covered = ix * iy / max(1, plate.width * plate.height)
+    inside = np.flatnonzero(covered >= 0.8)
+    if not len(inside):
+        return None
+    i = inside[np.argmax(vehicles.score[inside])]
+    return Vehicle(
+        vehicle_type(vehicles.class_id[i]),
+        float(vehicles.score[i]),
+        Box.from_xyxy(v[i], width, height),
+    )
+
+
+class Recognizer:
+    """Detects plates, reads them and attaches each to its vehicle.
+
+    Built from injected parts so tests can pass their own; ``from_models_dir`` loads the
+    real models. Thread-safe: the backends' ``infer`` may be called concurrently.
+    """
+
+    def __init__(
+        self, plates: PlateDetector, ocr: PlateOCR, vehicles: VehicleDetector | None = None
+    ) -> None:
+        self.plates = plates
+        self.ocr = ocr
+        self.vehicles = vehicles
+
+    @classmethod
+    def from_models_dir(
+        cls, models_dir: str | os.PathLike[str] | None = None, *, threads: int = 2,
+        vehicles: bool = True,
+    ) -> Recognizer:
+        """Load the default models from the resolved models directory (see engine.models)."""
+        d = models.resolve_models_dir(models_dir)
+        det = open_backend(models.model_path(models.PLATE_DETECTOR, d), threads)
+        ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
+        ocr = open_backend(models.model_path(models.PLATE_OCR, d), threads)
+        veh = None
+        if vehicles:
+            veh = VehicleDetector(open_backend(models.model_path(models.VEHICLE_DETECTOR, d), threads))
+        log.info("engine: models from %s, backend %s, %d threads", d, det.name, threads)
+        return cls(PlateDetector(det), PlateOCR(ocr, ocr_cfg), veh)
+
+    @property
+    def backend_name(self) -> str:
+        return self.plates.backend.name
+
+    def recognize(
+        self,
+        image: np.ndarray,
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> Recognition:
+        """Read the plates of one (h, w, 3) uint8 BGR image."""
+        return self.recognize_batch([image], regions, mmc, config)[0]
+
+    def recognize_batch(
+        self,
+        images: Sequence[np.ndarray],
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> list[Recognition]:
+        """Read several images; the plate reads of all of them share OCR calls.
+
+        ``processing_time`` of each result is the whole batch's time divided evenly.
+        """
+        t0 = time.perf_counter()
+        cfg = EngineConfig.parse(config)
+        wanted = parse_regions(regions)
+        need_vehicles = self.vehicles is not None and (
+            cfg.mode != "fast" or cfg.detection_rule == "strict" or mmc
+        )
+        per_image: list[tuple[Detections, Detections]] = []
+        crops: list[np.ndarray] = []
+        for img in images:
+            plates = self.plates.detect(img, cfg.threshold_d)
+            vehicles = Detections.empty()
+            if need_vehicles and len(plates):
+                vehicles = self.vehicles.detect(img, VEHICLE_THRESHOLD)  # type: ignore[union-attr]
+            per_image.append((plates, vehicles))
+            crops += [crop_plate(img, xyxy) for xyxy in plates.xyxy]
+        beam = 1 if cfg.mode == "fast" else MAX_CANDIDATES
+        reads = iter(self.ocr.read(crops, beam=beam) if crops else [])
+        elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
+        out = []
+        for img, (plates, vehicles) in zip(images, per_image, strict=True):
+            h, w = img.shape[:2]
+            results = []
+            for xyxy, dscore in zip(plates.xyxy, plates.score, strict=True):
+                read = next(reads)
+                plate = self._plate(read, xyxy, float(dscore), vehicles, w, h, wanted, cfg, mmc)
+                if plate is not None:
+                    results.append(plate)
+            out.append(Recognition(tuple(results), elapsed, w, h))
+        return out
+
+    def _plate(
+        self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
+        w: int, h: int, wanted: tuple[str, ...], cfg: EngineConfig, mmc: bool,
+    ) -> PlateRead | None:
+        if not read.text or read.score < cfg.threshold_o:
+            return None
+        region, matches = _region(read, wanted)
+        if cfg.region == "strict" and wanted and not matches:
+            return None
+        box = Box.from_xyxy(xyxy, w, h)
+        vehicle = _attach_vehicle(box, vehicles, w, h)
+        if cfg.detection_rule == "strict" and vehicle is None:
+            return None
+        return PlateRead(
+            box=box,
+            plate=read.text.lower(),
+            score=read.score,
+            dscore=dscore,
+            region=region,
+            vehicle=vehicle,
+            candidates=tuple(
+                Candidate(t.lower(), s)
+                for i, (t, s) in enumerate(read.candidates[:MAX_CANDIDATES])
+                if i == 0 or s >= MIN_CANDIDATE_SCORE
+            ),
+            char_scores=read.char_scores,
+            # No make/model or colour model ships yet: empty lists, never invented values.
+            model_make=() if mmc else None,
+            color=() if mmc else None,
+            orientation=() if mmc else None,
+        )

@@ -1,0 +1,1 @@
+"""Deployments: config, camera sources, tracking, sinks, the HTTP server and the CLI."""

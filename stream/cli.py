@@ -1,0 +1,130 @@
+"""The ``platestream`` command line.
+
+Subcommands are registered by the modules that implement them (a ``register(subparsers)``
+function), so each area owns its own arguments. Errors end as one line on stderr and a
+non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.errors import EngineError
+
+__all__ = ["main", "add_engine_args", "build_recognizer"]
+
+# Modules that add subcommands; a module that is not there yet is skipped.
+_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Arguments every command that loads the engine takes."""
+    p.add_argument("--models-dir", help="models directory (default: $PLATESTREAM_MODELS, "
+                   "then ~/.cache/platestream/models)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 2,
+                   help="inference threads (default: all cores)")
+
+
+def build_recognizer(args: argparse.Namespace, *, vehicles: bool = True):
+    from engine import Recognizer
+
+    return Recognizer.from_models_dir(args.models_dir, threads=args.threads, vehicles=vehicles)
+
+
+def _cmd_read(args: argparse.Namespace) -> int:
+    from engine import EngineConfig, parse_regions, read_image_file
+
+    config = EngineConfig.parse(args.config)
+    regions = parse_regions(args.regions or ())
+    recognizer = build_recognizer(args)
+    failed = 0
+    for path in args.images:
+        try:
+            image = read_image_file(path)
+        except EngineError as exc:
+            print(f"platestream: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        result = recognizer.recognize(image, regions, args.mmc, config)
+        result = result.replace(filename=os.path.basename(path))
+        print(json.dumps(result.to_dict(), indent=args.indent))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from engine import models
+
+    d = models.resolve_models_dir(args.models_dir)
+    if args.action == "fetch":
+        problems = models.fetch_models(d, base_url=args.mirror, force=args.force)
+        if not problems:
+            print(f"models in {d} are complete and verified")
+    else:
+        problems = [p for s in models.MODELS if s.required and (p := models.check_model(s, d))]
+        if not problems:
+            print(f"models in {d}: all {sum(s.required for s in models.MODELS)} required "
+                  "files present, sha256 verified")
+    for line in problems:
+        print(f"platestream: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="platestream", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"platestream {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("read", help="read the plates of image files, one Snapshot JSON each")
+    r.add_argument("images", nargs="+", metavar="IMAGE")
+    r.add_argument("--regions", action="append", metavar="CODE",
+                   help="expected region, e.g. us-ca or fr (repeatable)")
+    r.add_argument("--mmc", action="store_true", help="vehicle make/model/colour fields")
+    r.add_argument("--config", metavar="JSON", help='engine config, e.g. \'{"threshold_d": 0.4}\'')
+    r.add_argument("--indent", type=int, default=None, help="pretty-print JSON")
+    add_engine_args(r)
+    r.set_defaults(func=_cmd_read)
+
+    m = sub.add_parser("models", help="fetch or check the model files")
+    m.add_argument("action", choices=["fetch", "check"])
+    m.add_argument("--models-dir", help="models directory (see `read --help`)")
+    m.add_argument("--mirror", metavar="URL", help="download FILE from URL/FILE instead of upstream")
+    m.add_argument("--force", action="store_true", help="download even files that verify")
+    m.set_defaults(func=_cmd_models)
+
+    for name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not name.startswith(exc.name):
+                raise
+            continue
+        module.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except EngineError as exc:
+        print(f"platestream: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ONNX -> TensorRT engine builder (see the TensorRT issue; not implemented yet)."""
