@@ -1,0 +1,7 @@
+"""At-least-once delivery of events from a durable SQLite spool."""
+
+from stream.delivery.spool import Item, Spool
+from stream.delivery.webhook import WebhookSender
+from stream.delivery.worker import DeliveryError, DeliveryWorker
+
+__all__ = ["Item", "Spool", "DeliveryError", "DeliveryWorker", "WebhookSender"]

@@ -1,0 +1,129 @@
+"""One delivery thread per output: drain the spool, retry with capped backoff, never drop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stream.delivery.spool import Item, Spool
+
+__all__ = ["DeliveryError", "DeliveryWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A retryable delivery failure (receiver down, non-2xx answer, timeout...)."""
+
+
+class DeliveryWorker(threading.Thread):
+    """Delivers the spool rows of one output through ``send``.
+
+    Args:
+        send: delivers one item; returning means delivered (the row is acked), raising
+            means "try again later".
+        backoff_initial, backoff_max: retry delay doubles from initial up to max (seconds).
+        max_attempts: give up (row marked failed, kept) after this many; None = forever.
+        poll_s: how often to look for new rows when idle (``notify()`` wakes it sooner).
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        output: str,
+        send: Callable[[Item], None],
+        *,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        max_attempts: int | None = None,
+        poll_s: float = 0.5,
+    ) -> None:
+        if backoff_initial <= 0 or backoff_max < backoff_initial:
+            raise ValueError(
+                f"deliver:{output}: need 0 < backoff_initial <= backoff_max, "
+                f"got {backoff_initial}, {backoff_max}"
+            )
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError(f"deliver:{output}: max_attempts must be >= 1, got {max_attempts}")
+        super().__init__(name=f"deliver:{output}", daemon=True)
+        self.spool = spool
+        self.output = output
+        self.send = send
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_attempts = max_attempts
+        self.poll_s = poll_s
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()
+        self._delivered = 0
+        self._failures = 0
+        self._last_error: str | None = None
+
+    def notify(self) -> None:
+        """New rows were put: look now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_event.set()
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout)
+            if self.is_alive():
+                log.warning("%s: didn't exit within %.0f s", self.name, timeout)
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.spool.counts(self.output)
+        return {
+            "pending": counts["pending"],
+            "failed": counts["failed"],
+            "delivered": self._delivered,
+            "failed_attempts": self._failures,
+            "last_error": self._last_error,
+        }
+
+    def _delay(self, attempts: int) -> float:
+        return min(self.backoff_max, self.backoff_initial * 2 ** min(attempts, 30))
+
+    def run(self) -> None:
+        last_purge = 0.0
+        failures_in_row = 0
+        while not self._stop_event.is_set():
+            items = self.spool.due(self.output)
+            for item in items:
+                if self._stop_event.is_set():
+                    return
+                if self._deliver(item):
+                    failures_in_row = 0
+                    continue
+                # The receiver is likely down: back off as a whole instead of trying every
+                # pending row against it; rows stay in order and are retried first.
+                failures_in_row += 1
+                self._stop_event.wait(self._delay(failures_in_row - 1))
+                break
+            if time.monotonic() - last_purge > 60:
+                self.spool.purge_delivered()
+                last_purge = time.monotonic()
+            if not items:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def _deliver(self, item: Item) -> bool:
+        try:
+            self.send(item)
+        except Exception as exc:  # any failure is retried; the row is never lost
+            attempts = item.attempts + 1
+            give_up = self.max_attempts is not None and attempts >= self.max_attempts
+            self._failures += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "%s: event %s attempt %d failed: %s%s", self.name, item.event_id, attempts,
+                self._last_error, "; giving up" if give_up else "",
+            )
+            self.spool.retry(item.id, self._last_error, time.time(), give_up=give_up)
+            return False
+        self.spool.ack(item.id)
+        self._delivered += 1
+        return True

@@ -1,0 +1,182 @@
+"""One inference thread for the whole process, shared by the HTTP API and every camera.
+
+The worker thread owns the Recognizer calls: callers only ``submit`` and get a Future.
+Requests that arrive together with the same (regions, mmc, config) share one
+``recognize_batch`` call, so their plate reads share OCR calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine import EngineConfig, Recognition, Recognizer, parse_regions
+
+__all__ = ["EngineBusy", "EngineWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class EngineBusy(Exception):
+    """The inference queue is full: the caller should drop the frame or answer 429."""
+
+
+@dataclass(slots=True)
+class _Job:
+    image: np.ndarray
+    key: tuple[tuple[str, ...], bool, EngineConfig]
+    future: Future[Recognition] = field(default_factory=Future)
+
+
+class EngineWorker:
+    """Runs a Recognizer on a dedicated thread fed by a bounded queue.
+
+    Args:
+        recognizer: the engine; only this worker's thread calls it.
+        max_queue: jobs waiting at most; ``submit`` raises EngineBusy beyond that, so memory
+            stays bounded under load.
+        max_batch: images per recognize_batch call.
+        batch_window_ms: how long the first job of a batch waits for companions.
+    """
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        *,
+        max_queue: int = 64,
+        max_batch: int = 8,
+        batch_window_ms: float = 5.0,
+    ) -> None:
+        if max_queue < 1 or max_batch < 1 or batch_window_ms < 0:
+            raise ValueError(
+                f"EngineWorker: max_queue and max_batch must be >= 1 and batch_window_ms >= 0, "
+                f"got {max_queue}, {max_batch}, {batch_window_ms}"
+            )
+        self.recognizer = recognizer
+        self.max_batch = max_batch
+        self.batch_window = batch_window_ms / 1000.0
+        self._queue: queue.Queue[_Job] = queue.Queue(maxsize=max_queue)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0}
+        self._busy_s = 0.0
+        self._pending: list[_Job] = []  # jobs set aside by _collect; only the worker touches it
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("engine: worker thread didn't exit within %.0f s", timeout)
+            self._thread = None
+        while True:  # nothing waits forever on a future that will never run
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            job.future.cancel()
+
+    def __enter__(self) -> EngineWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(
+        self,
+        image: np.ndarray,
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> Future[Recognition]:
+        """Queue one BGR image; never blocks.
+
+        Raises:
+            EngineBusy: the queue is full.
+            EngineConfigError: bad regions or config (raised here, not in the future).
+        """
+        job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config)))
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            with self._lock:
+                self._stats["rejected"] += 1
+            raise EngineBusy(f"inference queue is full ({self._queue.maxsize} waiting)") from None
+        return job.future
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = dict(self._stats)
+            out["busy_seconds"] = round(self._busy_s, 3)
+        out["queued"] = self._queue.qsize()
+        out["max_queue"] = self._queue.maxsize
+        out["backend"] = self.recognizer.backend_name
+        return out
+
+    def _collect(self, first: _Job) -> list[_Job]:
+        """The first job plus companions with the same key arriving within the window."""
+        jobs, others = [first], []
+        deadline = time.monotonic() + self.batch_window
+        while len(jobs) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0:
+                    job = self._queue.get(timeout=remaining)
+                else:
+                    job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            (jobs if job.key == first.key else others).append(job)
+        for job in others:  # different settings: run them in the next round, first in line
+            self._pending.append(job)
+        return jobs
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._pending:
+                first = self._pending.pop(0)
+            else:
+                try:
+                    first = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+            batch = [j for j in self._collect(first) if j.future.set_running_or_notify_cancel()]
+            if batch:
+                self._process(batch)
+
+    def _process(self, batch: list[_Job]) -> None:
+        regions, mmc, config = batch[0].key
+        t0 = time.perf_counter()
+        try:
+            images = [j.image for j in batch]
+            results = self.recognizer.recognize_batch(images, regions, mmc, config)
+        except Exception as exc:  # the error belongs to the callers, not to this thread
+            log.exception("engine: batch of %d failed", len(batch))
+            with self._lock:
+                self._stats["errors"] += len(batch)
+            for job in batch:
+                job.future.set_exception(exc)
+            return
+        with self._lock:
+            self._stats["processed"] += len(batch)
+            self._stats["batches"] += 1
+            self._busy_s += time.perf_counter() - t0
+        for job, result in zip(batch, results, strict=True):
+            job.future.set_result(result)

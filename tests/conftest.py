@@ -1,0 +1,47 @@
+"""Shared fixtures: the real models and evaluation data next to the project root."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PLATESTREAM_SHARED", ROOT.parent / "shared"))
+MODELS_DIR = Path(os.environ.get("PLATESTREAM_MODELS", SHARED / "models"))
+EVALDATA = SHARED / "evaldata"
+
+os.environ.setdefault("PLATESTREAM_MODELS", str(MODELS_DIR))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (MODELS_DIR / "plate_detector_yolov9t416.onnx").is_file():
+        raise pytest.UsageError(
+            f"models not found in {MODELS_DIR}: set PLATESTREAM_MODELS or place ../shared/models"
+        )
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def evaldata() -> Path:
+    return EVALDATA
+
+
+@pytest.fixture(scope="session")
+def endtoend() -> list[dict]:
+    with open(EVALDATA / "endtoend.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """One real Recognizer for the whole session (loading models costs ~0.5 s)."""
+    from engine import Recognizer
+
+    return Recognizer.from_models_dir(MODELS_DIR, threads=2)

@@ -1,0 +1,54 @@
+"""EngineWorker with the real Recognizer on real images."""
+
+import threading
+
+import pytest
+
+from engine import EngineConfigError, read_image_file
+from stream.engine_worker import EngineBusy, EngineWorker
+
+
+@pytest.fixture(scope="module")
+def images(evaldata):
+    return [read_image_file(str(evaldata / "images/eu" / n)) for n in ("eu1.jpg", "eu2.jpg")]
+
+
+def test_concurrent_submits_share_batches(recognizer, images):
+    with EngineWorker(recognizer, max_batch=8, batch_window_ms=200) as worker:
+        futures = [worker.submit(images[i % 2]) for i in range(6)]
+        results = [f.result(60) for f in futures]
+        stats = worker.stats()
+    assert [r.results[0].plate for r in results[:2]] == ["m5xsx", "gwagen"]
+    assert stats["processed"] == 6
+    assert stats["batches"] < 6  # jobs submitted together were batched
+
+
+def test_different_settings_are_not_mixed(recognizer, images):
+    with EngineWorker(recognizer, batch_window_ms=100) as worker:
+        a = worker.submit(images[0], config={"mode": "fast"})
+        b = worker.submit(images[0], mmc=True)
+        ra, rb = a.result(60), b.result(60)
+    assert ra.results[0].vehicle is None and ra.results[0].color is None
+    assert rb.results[0].vehicle is not None and rb.results[0].color == ()
+
+
+def test_full_queue_raises_busy_and_bad_config_raises_early(recognizer, images):
+    worker = EngineWorker(recognizer, max_queue=2)  # not started: nothing drains the queue
+    worker.submit(images[0])
+    worker.submit(images[0])
+    with pytest.raises(EngineBusy):
+        worker.submit(images[0])
+    assert worker.stats()["rejected"] == 1
+    with pytest.raises(EngineConfigError, match="config.nope"):
+        worker.submit(images[0], config={"nope": 1})
+    worker.stop()
+
+
+def test_stop_cancels_waiting_jobs_and_ends_thread(recognizer, images):
+    worker = EngineWorker(recognizer)
+    fut = worker.submit(images[0])
+    worker.stop()
+    assert fut.cancelled()
+    worker.start()
+    worker.stop()
+    assert not any(t.name == "engine" for t in threading.enumerate())
