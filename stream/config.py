@@ -1,0 +1,288 @@
+"""The stream config: typed frozen dataclasses loaded from YAML (``platestream run CONFIG``).
+
+Keys follow Plate Recognizer Stream's (``sample``, ``regions``, ``mmc``, ``max_prediction_delay``,
+``memory_decay``...). ``defaults:`` is merged into every camera before it is checked. Every
+error names the file line and the key path, e.g.
+``demo.yaml:7: cameras.gate.fsp: unknown key (did you mean 'fps'?)``.
+
+Relative video paths (camera ``url`` that is not a URL or a device) are resolved in the data
+directory: ``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` next to the
+project root; a path found in none of them is tried relative to the working directory.
+Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine import EngineConfig, parse_regions
+from engine.errors import EngineConfigError
+from stream.http.settings import ServerSettings
+from stream.yamlconf import ConfigError, Node, build, compose_file, fail
+
+__all__ = [
+    "ConfigError", "EngineSection", "CameraConfig", "OutputConfig", "StreamConfig",
+    "load_config", "resolve_data_dir", "strip_credentials", "is_live_url",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
+                 "srt://")
+ImageKind = Literal["vehicle", "plate", "original", "none"]
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    backend: Literal["auto", "onnxruntime"] = field(
+        default="auto", metadata={"help": "inference backend (tensorrt: see trt_builder)"})
+    threads: int = field(default=2, metadata={"ge": 1, "le": 256, "help": "inference threads"})
+    models_dir: str | None = field(default=None, metadata={"help": "models directory"})
+    max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
+    batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
+    max_queue: int = field(default=64, metadata={"ge": 1})
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera or video file. Times are seconds."""
+
+    name: str
+    url: str
+    active: bool = True
+    sample: int = field(default=1, metadata={"ge": 1, "help": "analyse every Nth frame"})
+    fps: float | None = field(default=None, metadata={"gt": 0, "help": "analyse at most fps"})
+    regions: tuple[str, ...] = ()
+    mmc: bool = False
+    max_prediction_delay: float = field(default=6.0, metadata={"gt": 0})
+    memory_decay: float = field(default=300.0, metadata={"ge": 0})
+    zones: Any = field(default=(), metadata={"help": "polygon(s) in source pixels"})
+    outputs: tuple[str, ...] = ()
+    realtime: bool = field(default=True, metadata={"help": "files: read at real-time pace"})
+    loop: bool = field(default=False, metadata={"help": "files: start again at the end"})
+    analysis_width: int = field(default=1280, metadata={"ge": 160, "le": 7680})
+    timeout: float = field(default=10.0, metadata={"gt": 0, "help": "open/read timeout"})
+    reconnect_max: float = field(default=30.0, metadata={"gt": 0, "help": "backoff cap"})
+    min_score: float = field(default=0.3, metadata={"ge": 0, "le": 1,
+                                                    "help": "best read score for an event"})
+    match_ratio: float = field(default=80.0, metadata={"ge": 0, "le": 100,
+                                                       "help": "fuzzy % for 'same plate'"})
+    motion: bool = field(default=True, metadata={"help": "skip frames where nothing moved"})
+    config: dict = field(default_factory=dict, metadata={"help": "engine config (threshold_d...)"})
+
+    @property
+    def live(self) -> bool:
+        return is_live_url(self.url)
+
+    @property
+    def safe_url(self) -> str:
+        return strip_credentials(self.url)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    name: str
+    type: Literal["csv", "jsonl", "webhook", "images"]
+    file: str | None = field(default=None, metadata={"help": "csv/jsonl: file name template"})
+    url: str | None = field(default=None, metadata={"help": "webhook: target URL"})
+    image: ImageKind | None = field(default=None, metadata={"help": "image sent/saved"})
+    header: str | tuple[str, ...] | None = field(default=None, metadata={"help": "'Name: value'"})
+    request_timeout: float = field(default=30.0, metadata={"gt": 0})
+    max_attempts: int | None = field(default=None, metadata={"ge": 1})
+    backoff_max: float = field(default=60.0, metadata={"gt": 0})
+    dir: str | None = field(default=None, metadata={"help": "images: folder"})
+
+    @property
+    def image_kind(self) -> ImageKind:
+        if self.image is not None:
+            return self.image
+        return "vehicle" if self.type in ("webhook", "images") else "none"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        raw = (self.header,) if isinstance(self.header, str) else (self.header or ())
+        out = {}
+        for h in raw:
+            name, _, value = h.partition(":")
+            out[name.strip()] = value.strip()
+        return out
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    cameras: dict[str, CameraConfig]
+    outputs: dict[str, OutputConfig] = field(default_factory=dict)
+    engine: EngineSection = field(default_factory=EngineSection)
+    server: ServerSettings = field(default_factory=lambda: ServerSettings(enabled=False))
+    timezone: str = "UTC"
+    output_dir: str = "."
+    spool: str = "platestream-spool.sqlite"
+    source: str = ""
+
+    def output_path(self, p: str) -> Path:
+        return Path(self.output_dir).expanduser() / p
+
+    @property
+    def spool_path(self) -> Path:
+        return self.output_path(self.spool)
+
+
+def is_live_url(url: str) -> bool:
+    return url.lower().startswith(_LIVE_SCHEMES) or url.startswith("/dev/video")
+
+
+def strip_credentials(url: str) -> str:
+    """``rtsp://user:pass@host/x`` -> ``rtsp://host/x``."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` by the project."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get("PLATESTREAM_DATA"):
+        return Path(os.environ["PLATESTREAM_DATA"]).expanduser()
+    return PROJECT_ROOT.parent / "shared" / "evaldata"
+
+
+_TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
+             "spool")
+
+
+def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) -> StreamConfig:
+    """Load and check a config file; raises ConfigError naming the line and key."""
+    root = compose_file(Path(path))
+    src = str(path)
+    if not isinstance(root.value, dict):
+        fail(root, (), "expected a mapping with 'cameras:' at the top of the file")
+    top = root.value
+    for key, node in top.items():
+        if key not in _TOP_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, _TOP_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            fail(node, (key,), f"unknown key{hint}; known keys: {', '.join(_TOP_KEYS)}")
+    engine = build(EngineSection, top["engine"], ("engine",)) if "engine" in top else None
+    server = ServerSettings(enabled=False)
+    if "server" in top:
+        try:
+            server = build(ServerSettings, top["server"], ("server",))
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            fail(top["server"], (), str(exc))
+    outputs = _outputs(top.get("outputs"))
+    defaults = top.get("defaults")
+    if defaults is not None and not isinstance(defaults.value, dict):
+        fail(defaults, ("defaults",), "expected a mapping of camera keys")
+    cameras_node = top.get("cameras")
+    if cameras_node is None or not isinstance(cameras_node.value, dict) or not cameras_node.value:
+        fail(cameras_node or root, ("cameras",), "expected a mapping of at least one camera")
+    ddir = resolve_data_dir(data_dir)
+    cameras = {}
+    for name, node in cameras_node.value.items():
+        cameras[name] = _camera(name, node, defaults.value if defaults else {}, outputs, ddir)
+    simple = {}
+    for key in ("timezone", "output_dir", "spool"):
+        if key in top:
+            v = top[key].value
+            if not isinstance(v, str) or not v:
+                fail(top[key], (key,), f"expected a non-empty string, got {v!r}")
+            simple[key] = v
+    if "timezone" in simple:
+        try:
+            zoneinfo.ZoneInfo(simple["timezone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            fail(top["timezone"], ("timezone",),
+                 f"unknown time zone {simple['timezone']!r} (e.g. UTC, Europe/Paris)")
+    return StreamConfig(
+        cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
+        source=src, **simple,
+    )
+
+
+def _outputs(node: Node | None) -> dict[str, OutputConfig]:
+    if node is None:
+        return {}
+    if not isinstance(node.value, dict):
+        fail(node, ("outputs",), "expected a mapping of output names")
+    out = {}
+    for name, n in node.value.items():
+        path = ("outputs", name)
+        o = build(OutputConfig, n, path, fixed={"name": name})
+        need = {"csv": "file", "jsonl": "file", "webhook": "url", "images": "dir"}[o.type]
+        if getattr(o, need) is None:
+            fail(n, (*path, need), f"required for type {o.type}")
+        if o.type == "webhook" and not o.url.startswith(("http://", "https://")):  # type: ignore[union-attr]
+            fail(n.value["url"], (*path, "url"), f"expected an http:// or https:// URL, got {o.url!r}")
+        for h in (o.header,) if isinstance(o.header, str) else (o.header or ()):
+            if ":" not in h or not h.partition(":")[0].strip():
+                fail(n.value["header"], (*path, "header"), f"expected 'Name: value', got {h!r}")
+        if o.type == "images" and o.image_kind == "none":
+            fail(n.value["image"], (*path, "image"), "an images output needs vehicle, plate or original")
+        out[name] = o
+    return out
+
+
+def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str, OutputConfig],
+            ddir: Path) -> CameraConfig:
+    path = ("cameras", name)
+    if node.value is None:
+        fail(node, path, "expected a mapping with at least 'url:'")
+    cam = build(CameraConfig, node, path, defaults=defaults, fixed={"name": name})
+    merged = {**defaults, **node.value}
+    kw = dict(cam.__dict__, name=name)
+
+    def at(key: str) -> Node:
+        return merged.get(key, node)
+
+    if cam.fps is not None and "sample" in merged:
+        fail(at("fps"), (*path, "fps"), "give either sample or fps, not both")
+    try:
+        kw["regions"] = parse_regions(cam.regions)
+        EngineConfig.parse(cam.config)
+    except EngineConfigError as exc:
+        key = "regions" if str(exc).startswith("regions") else "config"
+        fail(at(key), (*path, key), str(exc).split(": ", 1)[-1])
+    for o in cam.outputs:
+        if o not in outputs:
+            fail(at("outputs"), (*path, "outputs"),
+                 f"unknown output {o!r}; defined outputs: {', '.join(outputs) or 'none'}")
+    kw["zones"] = _zones(at("zones"), (*path, "zones")) if "zones" in merged else ()
+    if not is_live_url(cam.url):
+        kw["url"] = _resolve_video(cam.url, ddir, at("url"), (*path, "url"))
+    return CameraConfig(**kw)
+
+
+def _zones(node: Node, path: tuple[str, ...]) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """One polygon ``[[x, y], ...]`` or a list of them; at least 3 points each."""
+    raw = node.plain()
+    if not isinstance(raw, list):
+        fail(node, path, f"expected a polygon [[x, y], ...] or a list of them, got {raw!r}")
+    polys = [raw] if raw and _is_point(raw[0]) else raw
+    out = []
+    for poly in polys:
+        if not isinstance(poly, list) or len(poly) < 3 or not all(map(_is_point, poly)):
+            fail(node, path, f"a polygon needs at least 3 [x, y] number pairs, got {poly!r}")
+        out.append(tuple((float(x), float(y)) for x, y in poly))
+    return tuple(out)
+
+
+def _is_point(p: Any) -> bool:
+    return (isinstance(p, list) and len(p) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p))
+
+
+def _resolve_video(url: str, ddir: Path, node: Node, path: tuple[str, ...]) -> str:
+    p = Path(url).expanduser()
+    tried = [p] if p.is_absolute() else [ddir / p, Path.cwd() / p]
+    for cand in tried:
+        if cand.is_file():
+            return str(cand.resolve())
+    fail(node, path, f"video file not found (looked for {', '.join(map(str, tried))}; "
+                     "set --data-dir or PLATESTREAM_DATA)")
