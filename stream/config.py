@@ -218,13 +218,15 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
         need = {"csv": "file", "jsonl": "file", "webhook": "url", "images": "dir"}[o.type]
         if getattr(o, need) is None:
             fail(n, (*path, need), f"required for type {o.type}")
-        if o.type == "webhook" and not o.url.startswith(("http://", "https://")):  # type: ignore[union-attr]
-            fail(n.value["url"], (*path, "url"), f"expected an http:// or https:// URL, got {o.url!r}")
+        if o.type == "webhook" and not str(o.url).startswith(("http://", "https://")):
+            fail(n.value["url"], (*path, "url"),
+                 f"expected an http:// or https:// URL, got {o.url!r}")
         for h in (o.header,) if isinstance(o.header, str) else (o.header or ()):
             if ":" not in h or not h.partition(":")[0].strip():
                 fail(n.value["header"], (*path, "header"), f"expected 'Name: value', got {h!r}")
         if o.type == "images" and o.image_kind == "none":
-            fail(n.value["image"], (*path, "image"), "an images output needs vehicle, plate or original")
+            fail(n.value["image"], (*path, "image"),
+                 "an images output needs vehicle, plate or original")
         out[name] = o
     return out
 

@@ -146,7 +146,8 @@ def _value(node: Node, tp: Any, path: Path_, meta: typing.Mapping[str, Any]) -> 
             return tuple(_value(n, args[0], (*path, str(i)), meta) for i, n in enumerate(v))
         if len(v) != len(args):
             fail(node, path, f"expected a list of {len(args)} items, got {len(v)}")
-        return tuple(_value(n, a, (*path, str(i)), meta) for i, (n, a) in enumerate(zip(v, args)))
+        pairs = enumerate(zip(v, args, strict=True))
+        return tuple(_value(n, a, (*path, str(i)), meta) for i, (n, a) in pairs)
     if origin is dict:
         if not isinstance(v, dict):
             fail(node, path, f"expected a mapping, got {v!r}")
