@@ -1,0 +1,7 @@
+"""Video sources: one decoding thread per camera feeding a latest-wins frame slot."""
+
+from stream.sources.backoff import Backoff
+from stream.sources.frames import Frame, FrameSlot, SourceEnded
+from stream.sources.reader import CameraReader, ReaderStats
+
+__all__ = ["Backoff", "Frame", "FrameSlot", "SourceEnded", "CameraReader", "ReaderStats"]
