@@ -2,12 +2,23 @@
 
 from engine.config import EngineConfig
 from engine.errors import (
-    BackendError, EngineConfigError, EngineError, ImageError, ModelLoadError,
+    BackendError,
+    EngineConfigError,
+    EngineError,
+    ImageError,
+    ModelLoadError,
 )
 from engine.imageio import decode_image, read_image_file
 from engine.recognizer import Recognizer, parse_regions
 from engine.result import (
-    Box, Candidate, ColorScore, MakeModel, OrientationScore, PlateRead, Recognition, Region,
+    Box,
+    Candidate,
+    ColorScore,
+    MakeModel,
+    OrientationScore,
+    PlateRead,
+    Recognition,
+    Region,
     Vehicle,
 )
 

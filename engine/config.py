@@ -42,7 +42,9 @@ class EngineConfig:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise EngineConfigError(f"config: not valid JSON ({exc.msg} at char {exc.pos})")
+                raise EngineConfigError(
+                    f"config: not valid JSON ({exc.msg} at char {exc.pos})"
+                ) from None
         if not isinstance(value, dict):
             raise EngineConfigError(f"config: expected a JSON object, got {type(value).__name__}")
         known = {f.name: f for f in fields(cls)}

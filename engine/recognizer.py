@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -101,7 +100,8 @@ class Recognizer:
         ocr = open_backend(models.model_path(models.PLATE_OCR, d), threads)
         veh = None
         if vehicles:
-            veh = VehicleDetector(open_backend(models.model_path(models.VEHICLE_DETECTOR, d), threads))
+            path = models.model_path(models.VEHICLE_DETECTOR, d)
+            veh = VehicleDetector(open_backend(path, threads))
         log.info("engine: models from %s, backend %s, %d threads", d, det.name, threads)
         return cls(PlateDetector(det), PlateOCR(ocr, ocr_cfg), veh)
 

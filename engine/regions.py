@@ -3,7 +3,9 @@ UK), optionally with a state (``us-ca``, ``br-sp``), and the OCR model's region 
 
 from __future__ import annotations
 
-__all__ = ["COUNTRY_CODES", "STATE_CODES", "OCR_REGION_CODES", "is_valid_region", "normalize_region"]
+__all__ = [
+    "COUNTRY_CODES", "STATE_CODES", "OCR_REGION_CODES", "is_valid_region", "normalize_region",
+]
 
 COUNTRY_CODES = frozenset(
     """ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq

@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="fetch or check the model files")
     m.add_argument("action", choices=["fetch", "check"])
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
-    m.add_argument("--mirror", metavar="URL", help="download FILE from URL/FILE instead of upstream")
+    m.add_argument("--mirror", metavar="URL",
+                   help="download each FILE from URL/FILE instead of its upstream address")
     m.add_argument("--force", action="store_true", help="download even files that verify")
     m.set_defaults(func=_cmd_models)
 
