@@ -1,0 +1,109 @@
+"""``platestream serve``: the Snapshot-compatible HTTP API on its own."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import logging
+import sys
+
+from stream.http.settings import ServerSettings
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from stream.cli import add_engine_args
+
+    p = subparsers.add_parser(
+        "serve", help="serve the Snapshot API (POST /v1/plate-reader/) over HTTP",
+        description="Serve a Plate Recognizer Snapshot-compatible API. Options given here "
+        "override the config file's server: section.",
+    )
+    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="TCP port (default 8080)")
+    p.add_argument("--token", help="require `Authorization: Token TOKEN` on API calls")
+    p.add_argument("--max-upload-mb", type=float, help="largest image accepted, MiB (default 5)")
+    p.add_argument("--rate-limit", type=float, metavar="PER_S",
+                   help="lookups per second per token (default: unlimited)")
+    p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
+    p.add_argument("--batch-window-ms", type=float,
+                   help="how long to wait to batch concurrent requests (default 5)")
+    p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",
+                   help="POST each result to URL (repeatable)")
+    p.add_argument("--data-dir", help="usage counter and webhook spool directory (default data)")
+    p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
+    add_engine_args(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+_OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
+              "batch_window_ms", "webhooks", "data_dir")
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    """The config file's server section (if any) with the command-line options on top.
+
+    Raises:
+        SettingsError: a bad option or config file, with a one-line message.
+    """
+    base = ServerSettings()
+    if args.config:
+        base = _load_config_server(args.config)
+    changes = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if "webhooks" in changes:
+        changes["webhooks"] = tuple(changes["webhooks"])
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _load_config_server(path: str) -> ServerSettings:
+    try:
+        config = importlib.import_module("stream.config")
+    except ModuleNotFoundError as exc:
+        if exc.name != "stream.config":
+            raise
+        raise SettingsError("serve --config: config files are not supported by this build "
+                            "(stream.config is missing); use the command-line options") from None
+    config_error: type[Exception] = getattr(config, "ConfigError", ValueError)
+    try:
+        return config.load_config(path).server
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no such config file") from None
+    except config_error as exc:  # names the key and line; one line, no traceback
+        raise SettingsError(str(exc)) from None
+
+
+class SettingsError(Exception):
+    pass
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from engine.errors import EngineError
+    from stream.cli import build_recognizer
+    from stream.engine_worker import EngineWorker
+    from stream.http.server import run_server
+
+    try:
+        settings = settings_from_args(args)
+    except (SettingsError, EngineError) as exc:
+        print(f"platestream: {exc}", file=sys.stderr)
+        return 2
+    recognizer = build_recognizer(args)
+    worker = EngineWorker(recognizer, max_queue=settings.queue_size,
+                          batch_window_ms=settings.batch_window_ms)
+    worker.start()
+    try:
+        run_server(worker, settings)
+    except OSError as exc:
+        print(f"platestream: cannot listen on {settings.host}:{settings.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        worker.stop()
+    return 0

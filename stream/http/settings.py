@@ -1,0 +1,71 @@
+"""Settings of the Snapshot-compatible HTTP server (the config file's ``server:`` section)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["ServerSettings"]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The HTTP API's settings; every field has a default and declared bounds.
+
+    Bounds live in ``metadata`` (``ge``/``gt``/``le``) so the YAML loader in ``stream/config.py``
+    can report them with the key path; ``__post_init__`` checks them again for direct callers.
+    """
+
+    host: str = field(default="0.0.0.0", metadata={"help": "address to listen on"})
+    port: int = field(default=8080, metadata={"ge": 0, "le": 65535, "help": "TCP port"})
+    token: str | None = field(
+        default=None,
+        metadata={"help": "require `Authorization: Token TOKEN` on /v1/ endpoints"},
+    )
+    max_upload_mb: float = field(
+        default=5.0, metadata={"gt": 0, "le": 1024, "help": "largest accepted image, MiB"}
+    )
+    rate_limit: float | None = field(
+        default=None, metadata={"gt": 0, "help": "lookups per second per token (none: unlimited)"}
+    )
+    queue_size: int = field(
+        default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
+    )
+    batch_window_ms: float = field(
+        default=5.0, metadata={"ge": 0, "le": 1000, "help": "wait to batch concurrent requests"}
+    )
+    webhooks: tuple[str, ...] = field(
+        default=(), metadata={"help": "URLs receiving each result as an image.done webhook"}
+    )
+    data_dir: str = field(
+        default="data", metadata={"help": "directory of the usage counter and webhook spool"}
+    )
+    enabled: bool = field(default=True, metadata={"help": "start the API with `platestream run`"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.webhooks, (list, str)):
+            hooks = [self.webhooks] if isinstance(self.webhooks, str) else self.webhooks
+            object.__setattr__(self, "webhooks", tuple(hooks))
+        for f in fields(self):
+            _check_bounds(f.name, getattr(self, f.name), f.metadata)
+        for url in self.webhooks:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ValueError(f"server.webhooks: expected http:// or https:// URLs, got {url!r}")
+        if self.token is not None and (not self.token or any(c.isspace() for c in self.token)):
+            raise ValueError("server.token: must be a non-empty string without spaces")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+_OPS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<=")}
+
+
+def _check_bounds(name: str, value: Any, meta: Any) -> None:
+    if value is None or isinstance(value, (bool, str, tuple)):
+        return
+    for key, (op, symbol) in _OPS.items():
+        if key in meta and not op(value, meta[key]):
+            raise ValueError(f"server.{name}: must be {symbol} {meta[key]}, got {value}")

@@ -1,0 +1,110 @@
+"""Snapshot webhooks: every result is POSTed as ``{"hook": {...}, "data": result}`` to each
+configured target, from a disk spool (pending deliveries survive a restart), in the
+background, with bounded retries."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender
+
+__all__ = ["SnapshotWebhooks", "EVENT"]
+
+log = logging.getLogger(__name__)
+
+EVENT = "image.done"
+MAX_ATTEMPTS = 8          # about 4 minutes of retries with the backoff below, then "failed"
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
+REQUEST_TIMEOUT_S = 15.0
+
+
+class _HookSend:
+    """Adds the per-target ``hook`` header to the spooled ``data`` and posts it."""
+
+    def __init__(self, target: str, hook_id: int, timeout: float) -> None:
+        self.hook = {"target": target, "id": hook_id, "event": EVENT}
+        self.sender = WebhookSender(target, timeout=timeout)
+
+    def __call__(self, item: Item) -> None:
+        body = {"hook": self.hook, "data": item.payload["data"]}
+        self.sender(dataclasses.replace(item, payload=body))
+
+
+class SnapshotWebhooks:
+    """One spool file and one DeliveryWorker per target.
+
+    Args:
+        targets: webhook URLs; the hook ``id`` is the 1-based position in this list.
+        spool_path: SQLite spool (created when there are targets).
+        max_attempts: deliveries are given up (kept as failed in the spool) after this many.
+    """
+
+    def __init__(
+        self, targets: Sequence[str], spool_path: str | Path, *,
+        max_attempts: int = MAX_ATTEMPTS, backoff_initial: float = BACKOFF_INITIAL_S,
+        backoff_max: float = BACKOFF_MAX_S, timeout: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        self.targets = tuple(targets)
+        self.spool_path = Path(spool_path)
+        self._opts = {"max_attempts": max_attempts, "backoff_initial": backoff_initial,
+                      "backoff_max": backoff_max}
+        self._timeout = timeout
+        self._spool: Spool | None = None
+        self._workers: list[tuple[str, DeliveryWorker, _HookSend]] = []
+
+    @staticmethod
+    def output_name(target: str) -> str:
+        # Keyed by URL, so rows pending for a target still find it after a restart even if
+        # the list was reordered.
+        return f"snapshot:{target}"
+
+    def start(self) -> None:
+        if not self.targets or self._spool is not None:
+            return
+        self._spool = Spool(self.spool_path)
+        for i, target in enumerate(self.targets, start=1):
+            send = _HookSend(target, i, self._timeout)
+            worker = DeliveryWorker(self._spool, self.output_name(target), send, **self._opts)
+            worker.start()
+            self._workers.append((target, worker, send))
+        log.info("webhooks: %d target(s), spool %s", len(self.targets), self.spool_path)
+
+    def enqueue(self, result: dict[str, Any]) -> None:
+        """Spool one result for every target (committed when this returns; blocking)."""
+        if self._spool is None:
+            return
+        outputs = [self.output_name(t) for t, _, _ in self._workers]
+        self._spool.put(outputs, uuid.uuid4().hex, {"data": result})
+        for _, worker, _ in self._workers:
+            worker.notify()
+
+    def info(self) -> list[dict[str, Any]]:
+        """What ``/info/`` and ``/status/`` list: targets with their delivery counts."""
+        if self._spool is None:
+            return [{"id": i, "target": t, "event": EVENT}
+                    for i, t in enumerate(self.targets, start=1)]
+        out = []
+        for i, (target, worker, _) in enumerate(self._workers, start=1):
+            stats = worker.stats()
+            out.append({"id": i, "target": target, "event": EVENT, "pending": stats["pending"],
+                        "failed": stats["failed"], "delivered": stats["delivered"],
+                        "last_error": stats["last_error"]})
+        return out
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _, worker, _ in self._workers:
+            worker.stop(timeout)
+        alive = [w.name for _, w, _ in self._workers if w.is_alive()]
+        for _, worker, send in self._workers:
+            if not worker.is_alive():
+                send.sender.close()
+        self._workers = []
+        if self._spool is not None and not alive:  # a live thread may still use the spool
+            self._spool.close()
+        self._spool = None
