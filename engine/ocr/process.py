@@ -23,7 +23,7 @@ class OcrConfig:
     regions: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class OcrRead:
     """One plate read.
 
@@ -33,6 +33,7 @@ class OcrRead:
         score: probability of the whole read: product over all slots (padding included).
         candidates: ``(text, score)`` alternatives, best first; the first is ``text``.
         region: region label from the model's list, and its probability.
+        probs: (slots, len(alphabet)) the per-slot probabilities the read came from.
     """
 
     text: str
@@ -41,15 +42,20 @@ class OcrRead:
     candidates: tuple[tuple[str, float], ...]
     region: str
     region_score: float
+    probs: np.ndarray
 
 
-def crop_plate(bgr: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """Crop a plate box from a frame, clamped to the frame (never empty)."""
+def crop_plate(
+    bgr: np.ndarray, xyxy: np.ndarray, pad_x: float = 0.0, pad_y: float = 0.0
+) -> np.ndarray:
+    """Crop a plate box from a frame, grown by ``pad_x``/``pad_y`` of its width/height on
+    each side, clamped to the frame (never empty)."""
     h, w = bgr.shape[:2]
-    x1 = int(max(0, min(w - 1, np.floor(xyxy[0]))))
-    y1 = int(max(0, min(h - 1, np.floor(xyxy[1]))))
-    x2 = int(max(x1 + 1, min(w, np.ceil(xyxy[2]))))
-    y2 = int(max(y1 + 1, min(h, np.ceil(xyxy[3]))))
+    bw, bh = xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]
+    x1 = int(max(0, min(w - 1, np.floor(xyxy[0] - pad_x * bw))))
+    y1 = int(max(0, min(h - 1, np.floor(xyxy[1] - pad_y * bh))))
+    x2 = int(max(x1 + 1, min(w, np.ceil(xyxy[2] + pad_x * bw))))
+    y2 = int(max(y1 + 1, min(h, np.ceil(xyxy[3] + pad_y * bh))))
     return bgr[y1:y2, x1:x2]
 
 
@@ -118,6 +124,6 @@ def decode(
         else:
             region, rscore = "Unknown", 0.0
         reads.append(
-            OcrRead(text, tuple(p for _, p in kept), score, tuple(cands), region, rscore)
+            OcrRead(text, tuple(p for _, p in kept), score, tuple(cands), region, rscore, probs)
         )
     return reads
