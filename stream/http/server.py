@@ -52,9 +52,9 @@ def create_app(
 ) -> web.Application:
     """Build the aiohttp app.
 
-    The worker is shared (cameras use it too): the app starts it if needed (idempotent) but
-    never stops it; its owner does. Webhook delivery threads and the usage counter live and
-    die with the app (a cleanup context).
+    The worker is shared (cameras use it too), so its owner starts and stops it; the app
+    only submits to it. Webhook delivery threads and the usage counter live and die with the
+    app (a cleanup context).
     """
     data_dir = Path(settings.data_dir)
     state = ServerState(
@@ -78,7 +78,6 @@ def create_app(
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     st = app[STATE]
-    st.worker.start()
     await asyncio.to_thread(st.webhooks.start)
     flusher = asyncio.create_task(_flush_usage(st.usage), name="http:usage-flush")
     yield
