@@ -42,8 +42,9 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (unknown format)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: image too large (over {MAX_PIXELS // 1_000_000} Mpx)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
     if w < 8 or h < 8:
         raise ImageError(f"{name}: image too small ({w}x{h}); at least 8x8 px")

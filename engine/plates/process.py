@@ -34,8 +34,8 @@ def decode(
     if not len(out):
         return Detections.empty()
     xyxy = lb.to_frame(out[:, 1:5])
-    np.clip(xyxy[:, [0, 2]], 0, width, out=xyxy[:, [0, 2]])
-    np.clip(xyxy[:, [1, 3]], 0, height, out=xyxy[:, [1, 3]])
+    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
+    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
     ok = (xyxy[:, 2] - xyxy[:, 0] >= 2) & (xyxy[:, 3] - xyxy[:, 1] >= 2)
     dets = Detections(xyxy[ok], out[ok, 6].copy(), out[ok, 5].astype(np.int32))
     return dets[np.argsort(-dets.score, kind="stable")]

@@ -69,8 +69,8 @@ def decode(
     cxy = (p[:, :2] + g[keep]) * st[keep]
     wh = np.exp(p[:, 2:4]) * st[keep]
     xyxy = lb.to_frame(np.c_[cxy - wh / 2, cxy + wh / 2])
-    np.clip(xyxy[:, [0, 2]], 0, width, out=xyxy[:, [0, 2]])
-    np.clip(xyxy[:, [1, 3]], 0, height, out=xyxy[:, [1, 3]])
+    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
+    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
     idx = nms(xyxy, score, iou)
     return Detections(
         xyxy[idx], score[idx].astype(np.float32), np.asarray(classes, np.int32)[best[idx]]
