@@ -23,6 +23,7 @@ from typing import Any, Literal
 from engine import EngineConfig, parse_regions
 from engine.errors import EngineConfigError
 from stream.http.settings import ServerSettings
+from stream.sinks.paths import check_template
 from stream.yamlconf import ConfigError, Node, build, compose_file, fail
 
 __all__ = [
@@ -218,6 +219,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
         need = {"csv": "file", "jsonl": "file", "webhook": "url", "images": "dir"}[o.type]
         if getattr(o, need) is None:
             fail(n, (*path, need), f"required for type {o.type}")
+        if o.type in ("csv", "jsonl") and (problem := check_template(str(o.file))):
+            fail(n.value["file"], (*path, "file"), problem)
         if o.type == "webhook" and not str(o.url).startswith(("http://", "https://")):
             fail(n.value["url"], (*path, "url"),
                  f"expected an http:// or https:// URL, got {o.url!r}")

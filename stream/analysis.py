@@ -1,0 +1,159 @@
+"""One analysis thread per camera: motion gate -> shared engine -> tracker -> events.
+
+The thread owns the camera's tracker, repeat memory and motion gate, so they need no locks.
+It waits for its own frame's inference; frames arriving meanwhile replace each other in the
+slot (latest wins, counted as dropped), which is how a camera that is too fast for the
+engine degrades.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine import PlateRead, Recognition
+from stream.config import CameraConfig
+from stream.engine_worker import EngineBusy, EngineWorker
+from stream.events import PlateEvent, build_event
+from stream.motion import MotionGate
+from stream.sources.frames import Frame, FrameSlot, SourceEnded
+from stream.tracking import Observation, PlateTracker, RecentPlates, Track
+
+__all__ = ["CameraAnalyzer", "AnalyzerStats"]
+
+log = logging.getLogger(__name__)
+
+TRACK_TIMEOUT_S = 1.5
+
+
+@dataclass
+class AnalyzerStats:
+    analysed: int = 0
+    skipped_still: int = 0
+    engine_busy: int = 0
+    events: int = 0
+    repeats: int = 0
+    low_score: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+class CameraAnalyzer(threading.Thread):
+    """Analyses one camera's frames; ``emit`` receives each event (called on this thread)."""
+
+    def __init__(self, cam: CameraConfig, slot: FrameSlot, worker: EngineWorker,
+                 emit: Callable[[PlateEvent], None], *, timezone: str = "UTC") -> None:
+        super().__init__(name=f"analyze:{cam.name}", daemon=True)
+        self.cam = cam
+        self.slot = slot
+        self.worker = worker
+        self.emit = emit
+        self.timezone = timezone
+        self.stats = AnalyzerStats()
+        self.finished = threading.Event()  # the source ended for good and all events are out
+        self._stop_event = threading.Event()
+        self._tracker = PlateTracker(max_prediction_delay=cam.max_prediction_delay,
+                                     track_timeout=TRACK_TIMEOUT_S)
+        self._memory = RecentPlates(cam.memory_decay, cam.match_ratio)
+        self._gate = MotionGate() if cam.motion else None
+        self._zones = [np.asarray(z, np.float32) for z in cam.zones]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+            if self.is_alive():
+                log.warning("camera %s: analysis thread didn't exit", self.cam.name)
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                item = self.slot.get(0.5)
+                if item is None:
+                    if self.cam.live:  # a quiet camera still ends its tracks on time
+                        self._finish(self._tracker.update([], time.monotonic()))
+                elif isinstance(item, SourceEnded):
+                    self._finish(self._tracker.flush())
+                    if self._gate is not None:
+                        self._gate.reset()
+                    if item.final:
+                        self.finished.set()
+                else:
+                    self._analyse(item)
+        finally:
+            # Stopping: what was seen is reported, never lost.
+            self._finish(self._tracker.flush())
+
+    def _analyse(self, frame: Frame) -> None:
+        if self._gate is not None and not self._gate.moved(frame.image, frame.ts):
+            self.stats.skipped_still += 1
+            self._finish(self._tracker.update([], frame.ts))
+            return
+        rec = self._recognize(frame)
+        if rec is None:
+            return
+        self.stats.analysed += 1
+        obs = [Observation(r, frame.ts, frame) for r in rec.results if self._in_zone(r, frame)]
+        self._finish(self._tracker.update(obs, frame.ts))
+
+    def _recognize(self, frame: Frame) -> Recognition | None:
+        cam = self.cam
+        try:
+            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.config)
+        except EngineBusy:
+            self.stats.engine_busy += 1
+            return None
+        while True:
+            try:
+                return fut.result(timeout=0.5)
+            except concurrent.futures.TimeoutError:
+                if self._stop_event.is_set():
+                    fut.cancel()
+                    return None
+            except concurrent.futures.CancelledError:
+                return None
+            except Exception as exc:  # an engine failure costs this frame, not the camera
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("camera %s: inference failed: %s", cam.name, exc)
+                return None
+
+    def _in_zone(self, read: PlateRead, frame: Frame) -> bool:
+        if not self._zones:
+            return True
+        b = read.box
+        pt = ((b.xmin + b.xmax) / 2 / frame.scale, (b.ymin + b.ymax) / 2 / frame.scale)
+        return any(cv2.pointPolygonTest(z, pt, False) >= 0 for z in self._zones)
+
+    def _finish(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            best = track.best()
+            if best is None:
+                continue
+            if best.read.score < self.cam.min_score:
+                self.stats.low_score += 1
+                log.debug("camera %s: track %d best read %r %.2f below min_score",
+                          self.cam.name, track.id, best.read.plate, best.read.score)
+                continue
+            if self._memory.is_repeat(best.read.plate, track.last_ts):
+                self.stats.repeats += 1
+                log.debug("camera %s: %r seen within memory_decay", self.cam.name,
+                          best.read.plate)
+                continue
+            event = build_event(self.cam, track, best, timezone=self.timezone)
+            try:
+                self.emit(event)
+                self.stats.events += 1
+            except Exception as exc:
+                # The spool could not take it (disk full...): say so loudly, keep running.
+                self.stats.errors += 1
+                self.stats.last_error = f"event not stored: {exc}"
+                log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
+                          event.id, event.plate, exc)

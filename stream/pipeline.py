@@ -1,0 +1,196 @@
+"""The stream pipeline: cameras -> shared engine -> tracks -> events -> spool -> outputs.
+
+Start order: spool and delivery workers, then per camera its analysis and decoding threads.
+Stop goes in reverse: cameras, then analysis (open tracks are flushed into the spool), then
+delivery. Events reach the disk spool before any output sees them, so a crash or kill -9
+loses no accepted event: the next start delivers what is still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stream import metrics
+from stream.analysis import CameraAnalyzer
+from stream.config import CameraConfig, OutputConfig, StreamConfig
+from stream.delivery import DeliveryWorker, Spool, WebhookSender
+from stream.engine_worker import EngineWorker
+from stream.events import PlateEvent, event_image, webhook_payload
+from stream.sinks import CsvSink, ImageSink, JsonlSink
+from stream.sources import CameraReader, FrameSlot
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger(__name__)
+
+
+def make_sender(o: OutputConfig, base: Path) -> Callable[..., None]:
+    if o.type == "csv":
+        return CsvSink(str(o.file), base)
+    if o.type == "jsonl":
+        return JsonlSink(str(o.file), base)
+    if o.type == "images":
+        folder = Path(str(o.dir)).expanduser()
+        return ImageSink(folder if folder.is_absolute() else base / folder)
+    return WebhookSender(str(o.url), headers=o.headers, timeout=o.request_timeout,
+                         multipart=o.image_kind != "none")
+
+
+class _Camera:
+    def __init__(self, cam: CameraConfig, worker: EngineWorker,
+                 emit: Callable[[PlateEvent], None], timezone: str) -> None:
+        self.cam = cam
+        self.slot = FrameSlot(block=not cam.live and not cam.realtime)
+        self.reader = CameraReader(cam, self.slot)
+        self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
+
+    def status(self) -> dict[str, Any]:
+        r, a = self.reader.stats, self.analyzer.stats
+        return {
+            "state": r.state,
+            "url": self.cam.safe_url,
+            "frames_decoded": r.decoded,
+            "frames_sampled": r.sampled,
+            "frames_analysed": a.analysed,
+            "frames_dropped": self.slot.dropped + a.engine_busy,
+            "frames_skipped_still": a.skipped_still,
+            "fps": round(r.fps, 2),
+            "last_frame_time": r.last_frame_time.isoformat() if r.last_frame_time else None,
+            "reconnects": r.reconnects,
+            "last_error": r.last_error or a.last_error,
+            "events": a.events,
+            "repeats_suppressed": a.repeats,
+        }
+
+
+class Pipeline:
+    """Runs a StreamConfig's cameras on one shared EngineWorker.
+
+    Args:
+        cfg: the loaded config.
+        worker: the started engine worker (shared with the HTTP API).
+        on_event: also called with each event after it is spooled (e.g. to print it).
+    """
+
+    def __init__(self, cfg: StreamConfig, worker: EngineWorker, *,
+                 on_event: Callable[[PlateEvent], None] | None = None) -> None:
+        self.cfg = cfg
+        self.worker = worker
+        self.on_event = on_event
+        self.base = Path(cfg.output_dir).expanduser()
+        self.spool: Spool | None = None
+        self.senders: dict[str, Callable[..., None]] = {}
+        self.deliveries: dict[str, DeliveryWorker] = {}
+        self.cameras: dict[str, _Camera] = {}
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.spool = Spool(self.cfg.spool_path)
+        for name, o in self.cfg.outputs.items():
+            self.senders[name] = make_sender(o, self.base)
+            d = DeliveryWorker(self.spool, name, self.senders[name], backoff_max=o.backoff_max,
+                               max_attempts=o.max_attempts)
+            self.deliveries[name] = d
+            d.start()
+        for name, cam in self.cfg.cameras.items():
+            if not cam.active:
+                continue
+            c = _Camera(cam, self.worker, lambda ev, cam=cam: self._emit(cam, ev),
+                        self.cfg.timezone)
+            self.cameras[name] = c
+            c.analyzer.start()
+            c.reader.start()
+        metrics.track(self)
+        log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
+                 len(self.deliveries), self.cfg.spool_path)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for c in self.cameras.values():  # signal all first so they stop in parallel
+            c.reader._stop_event.set()
+        for c in self.cameras.values():
+            c.reader.stop()
+        for c in self.cameras.values():
+            c.analyzer.stop(timeout)
+        for d in self.deliveries.values():
+            d.stop(timeout)
+        for s in self.senders.values():
+            close = getattr(s, "close", None)
+            if close is not None:
+                close()
+        if self.spool is not None:
+            self.spool.close()
+        metrics.untrack(self)
+
+    def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _emit(self, cam: CameraConfig, event: PlateEvent) -> None:
+        """Spool the event for each of the camera's outputs (one row per output)."""
+        assert self.spool is not None
+        data = event.data
+        images: dict[str, bytes | None] = {}
+        groups: dict[tuple[str, str], list[str]] = {}
+        for name in cam.outputs:
+            o = self.cfg.outputs[name]
+            key = (f"webhook:{name}" if o.type == "webhook" else "data",
+                   o.image_kind if o.type in ("webhook", "images") else "none")
+            groups.setdefault(key, []).append(name)
+        for (kind, image_kind), names in groups.items():
+            if image_kind not in images:
+                images[image_kind] = event_image(event, image_kind)
+            payload = data
+            if kind.startswith("webhook:"):
+                payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
+            self.spool.put(names, event.id, payload, images[image_kind],
+                           str(data["filename"]) if images[image_kind] else None)
+        for name in cam.outputs:
+            self.deliveries[name].notify()
+        r = event.recognition.results[0]
+        log.info("camera %s: event %s plate %s score %.3f direction %s", cam.name, event.id,
+                 r.plate, r.score, r.extra.get("direction"))
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("pipeline: on_event callback failed")
+
+    def done(self) -> bool:
+        """Every camera is a file that has ended and had its events spooled."""
+        return bool(self.cameras) and all(
+            c.analyzer.finished.is_set() for c in self.cameras.values()
+        )
+
+    def pending(self) -> int:
+        return sum(d.stats()["pending"] for d in self.deliveries.values())
+
+    def wait_delivered(self, timeout: float) -> bool:
+        """Wait (bounded) until the outputs have nothing pending."""
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cameras": {name: c.status() for name, c in self.cameras.items()},
+            "outputs": {name: d.stats() for name, d in self.deliveries.items()},
+            "engine": self.worker.stats(),
+            "threads": sorted(t.name for t in threading.enumerate()),
+        }

@@ -1,0 +1,100 @@
+"""``platestream run CONFIG`` (the stream pipeline) and ``platestream check CONFIG``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from stream.cli import add_engine_args, build_recognizer
+from stream.config import StreamConfig, load_config
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="watch the cameras/videos of a YAML config, emit plate events")
+    r.add_argument("config", metavar="CONFIG", help="YAML config (see configs/demo.yaml)")
+    r.add_argument("--data-dir", help="where relative video paths are looked up "
+                   "(default: $PLATESTREAM_DATA, then ../shared/evaldata next to the project)")
+    r.add_argument("--print-events", action="store_true",
+                   help="print each event as one JSON line on stdout")
+    r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
+                   help="when every video has ended: wait up to S seconds for the outputs "
+                   "to deliver before exiting (undelivered events stay in the spool)")
+    add_engine_args(r)
+    r.set_defaults(func=_cmd_run, threads=None)
+
+    c = sub.add_parser("check", help="validate a YAML config without running it")
+    c.add_argument("config", metavar="CONFIG")
+    c.add_argument("--data-dir", help="see `run --help`")
+    c.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, data_dir=args.data_dir)
+    cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
+    print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
+          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
+    return 0
+
+
+def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
+    models_dir = args.models_dir
+    if models_dir is None and cfg.engine.models_dir:
+        p = Path(cfg.engine.models_dir).expanduser()
+        models_dir = str(p if p.is_absolute() else Path(cfg.source).parent / p)
+    threads = args.threads if args.threads is not None else cfg.engine.threads
+    return argparse.Namespace(models_dir=models_dir, threads=threads)
+
+
+def _printer(event) -> None:  # noqa: ANN001 - a PlateEvent
+    print(json.dumps(event.data), flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stream.engine_worker import EngineWorker
+    from stream.pipeline import Pipeline
+
+    cfg = load_config(args.config, data_dir=args.data_dir)
+    run_server = None
+    if cfg.server.enabled:
+        try:
+            from stream.http.server import run_server
+        except ImportError as exc:
+            print(f"platestream: server: the HTTP server is not available ({exc}); "
+                  "remove the 'server:' section or set 'enabled: false'", file=sys.stderr)
+            return 2
+    recognizer = build_recognizer(_engine_args(args, cfg))
+    worker = EngineWorker(recognizer, max_queue=cfg.engine.max_queue,
+                          max_batch=cfg.engine.max_batch,
+                          batch_window_ms=cfg.engine.batch_window_ms)
+    stop = threading.Event()
+    pipeline = Pipeline(cfg, worker, on_event=_printer if args.print_events else None)
+    worker.start()
+    try:
+        pipeline.start()
+        if run_server is not None:
+            log.info("server: listening on %s:%d", cfg.server.host, cfg.server.port)
+            run_server(worker, cfg.server, status_provider=pipeline.status, stop_event=stop)
+        else:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            while not stop.wait(0.5):
+                if pipeline.done():
+                    log.info("run: every video has ended")
+                    if not pipeline.wait_delivered(args.drain_timeout):
+                        log.warning("run: %d deliveries still pending; they stay in the spool "
+                                    "%s and are sent on the next start",
+                                    pipeline.pending(), cfg.spool_path)
+                    break
+    finally:
+        pipeline.stop()
+        worker.stop()
+    return 0
