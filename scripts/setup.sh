@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Install platestream into ./.venv on a fresh Debian/Ubuntu machine with Python >= 3.11.
+#   scripts/setup.sh          runtime: venv, the package and its deps
+#   scripts/setup.sh --test   also test deps and the system packages the tests use
+#                             (GStreamer's RTSP server for the camera tests)
+# Idempotent: a second run only checks. Prints the models directory it will use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+WITH_TEST=0
+[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+
+# Everything goes to stderr; stdout carries only the models directory (the last line).
+exec 3>&1 1>&2
+say() { printf '[setup] %s\n' "$*"; }
+
+apt_install() {  # install Debian packages that are missing, if we can
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    local SUDO=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { say "need root to install: ${missing[*]}"; return 1; }
+        SUDO="sudo"
+    fi
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+# A Python >= 3.11: $PYTHON, else the first suitable one on PATH.
+PY=${PYTHON:-}
+if [[ -z "$PY" ]]; then
+    for c in python3 python3.13 python3.12 python3.11; do
+        if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            PY=$c; break
+        fi
+    done
+fi
+[[ -n "$PY" ]] || { say "Python >= 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 1; }
+
+if [[ ! -x .venv/bin/python ]]; then
+    say "creating .venv with $($PY --version)"
+    if ! "$PY" -m venv .venv 2>/dev/null; then
+        # Debian's python3 ships venv/ensurepip separately
+        rm -rf .venv
+        apt_install "python3-venv" "$(basename "$(readlink -f "$(command -v "$PY")")")-venv" || true
+        "$PY" -m venv .venv
+    fi
+fi
+PIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
+stamp=.venv/.platestream-installed
+extras=""; [[ $WITH_TEST -eq 1 ]] && extras="[dev]"
+want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    say "installing platestream$extras and dependencies into .venv"
+    "${PIP[@]}" install --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+    "${PIP[@]}" install -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
+    # norfair pins numpy<2 but works with numpy 2; its own deps are in pyproject.
+    "${PIP[@]}" install --no-deps "norfair>=2.2" 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -c "import engine, stream, norfair, av, cv2, onnxruntime" \
+        || { say "the install did not complete (see pip's messages above)"; exit 1; }
+    echo "$want" > "$stamp"
+fi
+
+if [[ $WITH_TEST -eq 1 ]]; then
+    apt_install gstreamer1.0-rtsp python3-gst-1.0 gstreamer1.0-plugins-base \
+        gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+        gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi \
+        || say "GStreamer RTSP packages missing: the RTSP tests will be skipped"
+fi
+
+# Models: $PLATESTREAM_MODELS, else ../shared/models beside the checkout, else the user cache.
+if [[ -z "${PLATESTREAM_MODELS:-}" && -d "$ROOT/../shared/models" ]]; then
+    PLATESTREAM_MODELS=$(cd "$ROOT/../shared/models" && pwd)
+fi
+export PLATESTREAM_MODELS=${PLATESTREAM_MODELS:-$HOME/.cache/platestream/models}
+if ! .venv/bin/platestream models check >/dev/null 2>&1; then
+    say "models missing in $PLATESTREAM_MODELS: fetching them"
+    .venv/bin/platestream models fetch
+fi
+say "ready: .venv, models in $PLATESTREAM_MODELS"
+echo "$PLATESTREAM_MODELS" >&3
