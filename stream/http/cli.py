@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from stream.http.settings import ServerSettings
 
@@ -63,19 +64,30 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def _load_config_server(path: str) -> ServerSettings:
+    """The ``server:`` section of a stream config (checked whole by ``stream.config``), or of a
+    file holding only ``server:`` (the stream loader would ask for cameras)."""
     try:
         config = importlib.import_module("stream.config")
+        yamlconf = importlib.import_module("stream.yamlconf")
     except ModuleNotFoundError as exc:
-        if exc.name != "stream.config":
+        if exc.name not in ("stream.config", "stream.yamlconf"):
             raise
         raise SettingsError("serve --config: config files are not supported by this build "
-                            "(stream.config is missing); use the command-line options") from None
-    config_error: type[Exception] = getattr(config, "ConfigError", ValueError)
+                            f"({exc.name} is missing); use the command-line options") from None
     try:
-        return config.load_config(path).server
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: no such config file") from None
-    except config_error as exc:  # names the key and line; one line, no traceback
+        root = yamlconf.compose_file(Path(path))
+        top = root.value if isinstance(root.value, dict) else {}
+        if "cameras" in top:
+            return config.load_config(path).server
+        if "server" not in top:
+            yamlconf.fail(root, (), "no 'server:' section")
+        try:
+            return yamlconf.build(ServerSettings, top["server"], ("server",))
+        except ValueError as exc:  # a bound checked by ServerSettings itself
+            if isinstance(exc, yamlconf.ConfigError):
+                raise
+            yamlconf.fail(top["server"], (), str(exc))
+    except yamlconf.ConfigError as exc:  # names the file line and the key; one line
         raise SettingsError(str(exc)) from None
 
 

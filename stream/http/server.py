@@ -125,7 +125,7 @@ async def _serve(
     loop = asyncio.get_running_loop()
     watcher = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=10.0)
+        site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         log.info("http: Snapshot API on http://%s:%d/v1/plate-reader/ (token %s)",
                  settings.host, settings.port, "required" if settings.token else "not required")
