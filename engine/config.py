@@ -25,7 +25,7 @@ class EngineConfig:
         detection_rule: ``strict`` drops plates that are not inside a detected vehicle.
     """
 
-    threshold_d: float = 0.25
+    threshold_d: float = 0.4
     threshold_o: float = 0.0
     mode: Literal["normal", "fast"] = "normal"
     region: Literal["normal", "strict"] = "normal"

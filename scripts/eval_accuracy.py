@@ -90,6 +90,7 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
     engine_times: dict[str, list[float]] = defaultdict(list)
     conf: dict[str, Counter] = defaultdict(Counter)
     misses: list[dict] = []
+    calib: list[tuple[float, float, bool, bool]] = []  # (read score, dscore, exact, is labelled)
     for row in rows:
         region = row["region"]
         t0 = time.perf_counter()
@@ -115,6 +116,8 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
             if best >= 0 and ious[best] >= IOU_MATCH:
                 matched.add(best)
                 read = norm(preds[best]["plate"], region)
+            if best >= 0 and ious[best] >= IOU_MATCH:
+                calib.append((preds[best]["score"], preds[best]["dscore"], read == truth, True))
             if read == truth:
                 s["exact"] += 1
             else:
@@ -122,7 +125,26 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
                 misses.append({"image": row["image"], "truth": truth, "read": read or None,
                                "iou": round(ious[best], 3) if best >= 0 else None})
         s["false_plates"] += len(preds) - len(matched)
-    return _summarise(by_region, times, engine_times, conf, misses)
+        calib += [(p["score"], p["dscore"], False, False)
+                  for i, p in enumerate(preds) if i not in matched]
+    report = _summarise(by_region, times, engine_times, conf, misses)
+    report["calibration"] = _calibration(calib)
+    return report
+
+
+def _calibration(calib: list[tuple[float, float, bool, bool]]) -> dict:
+    """What a threshold means: per score bin, how often the read is exact (read score) and
+    how often the detection is the labelled plate (dscore; unlabelled real plates count as
+    false, so this is a lower bound)."""
+    edges = [0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0001]
+    out: dict = {"read_score": [], "dscore": []}
+    for key, col, ok_col in (("read_score", 0, 2), ("dscore", 1, 3)):
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            sel = [c for c in calib if lo <= c[col] < hi and (key == "dscore" or c[3])]
+            if sel:
+                out[key].append({"from": lo, "to": min(hi, 1.0), "n": len(sel),
+                                 "correct_pct": pct(sum(c[ok_col] for c in sel), len(sel))})
+    return out
 
 
 def _summarise(by_region, times, engine_times, conf, misses) -> dict:
@@ -199,6 +221,10 @@ def print_report(report: dict, old: dict | None) -> None:
         line += f" ({crops['exact_pct'] - old['crops']['exact_pct']:+.2f})"
     line += f"; with the crop's state as region hint: {crops['exact_with_state_hint_pct']}%"
     print(line)
+    for key, what in (("read_score", "read exact"), ("dscore", "is the labelled plate")):
+        bins = report["endtoend"]["calibration"][key]
+        print(f"{key}: " + ", ".join(f"[{b['from']:.2f},{b['to']:.2f}) n={b['n']} "
+                                     f"{b['correct_pct']}%" for b in bins) + f" ({what})")
     for region, r in report["endtoend"]["regions"].items():
         top = ", ".join(f"{c['truth']}→{c['read']}×{c['count']}" for c in r["confusions"][:10])
         print(f"confusions {region}: {top or 'none'}")
