@@ -170,8 +170,9 @@ class Pipeline:
                 log.exception("pipeline: on_event callback failed")
 
     def done(self) -> bool:
-        """Every camera is a file that has ended and had its events spooled."""
-        return bool(self.cameras) and all(
+        """Every camera is a file that has ended and had its events spooled (also true when
+        no camera is active: then ``run`` only delivers what the spool still holds)."""
+        return all(
             c.analyzer.finished.is_set() for c in self.cameras.values()
         )
 

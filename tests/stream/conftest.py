@@ -84,6 +84,7 @@ class Receiver:
         self.port = port
         self.received: list[dict] = []
         self.uploads: list[bytes | None] = []
+        self.headers: list[dict[str, str]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="test:receiver",
                                         daemon=True)
@@ -95,6 +96,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def _handle(self, request: web.Request) -> web.Response:
+        self.headers.append(dict(request.headers))
         if request.content_type == "multipart/form-data":
             form = await request.post()
             self.received.append(json.loads(form["json"]))
