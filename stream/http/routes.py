@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
-from stream.http.errors import ApiError
+from stream.http.errors import ApiError, error_response
 from stream.http.parsing import Limits, decode_upload, make_filename, parse_params, read_form
 from stream.http.ratelimit import RateLimiter
 from stream.http.settings import ServerSettings
@@ -83,6 +83,26 @@ def _client_key(request: web.Request, st: ServerState) -> str:
         if not hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode()):
             raise ApiError(403, "Invalid token.")
     return f"token:{token}" if token else f"ip:{request.remote}"
+
+
+async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue`` (curl sends it for uploads over 1 MiB): refuse a bad token or
+    an oversized body before the client sends it, else let it go on."""
+    if request.version != HttpVersion11:
+        return None
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        return error_response(417, f"Unknown Expect: {expect:.50}")
+    st = request.app[STATE]
+    try:
+        _client_key(request, st)
+        if request.content_length is not None and request.content_length > st.limits.body:
+            raise ApiError(413, "Request body too large.")
+    except ApiError as exc:
+        return error_response(exc.status, exc.detail, exc.headers)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # as aiohttp's default handler: the body has not started
+    return None
 
 
 async def plate_reader(request: web.Request) -> web.Response:
@@ -218,5 +238,6 @@ def routes() -> list[web.AbstractRouteDef]:
         ("/status", web.get, status),
         ("/metrics", web.get, prometheus),
     ):
-        table += [add(path, handler), add(path + "/", handler)]
+        kw = {"expect_handler": _expect_continue} if handler is plate_reader else {}
+        table += [add(path, handler, **kw), add(path + "/", handler, **kw)]
     return table

@@ -58,6 +58,22 @@ async def test_413_from_content_length_before_the_body_is_read(make_client):
     writer.close()
 
 
+@pytest.mark.parametrize(("headers", "answer"), [
+    (b"Authorization: Token X\r\nContent-Length: 1000\r\n", b"HTTP/1.1 100 Continue"),
+    (b"Authorization: Token Y\r\nContent-Length: 1000\r\n", b"HTTP/1.1 403"),
+    (b"Authorization: Token X\r\nContent-Length: 9000000\r\n", b"HTTP/1.1 413"),
+])
+async def test_expect_100_continue_is_refused_before_the_body(make_client, headers, answer):
+    client = await make_client(token="X", max_upload_mb=1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                 b"Content-Type: multipart/form-data; boundary=b\r\n" + headers + b"\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(answer), head
+    writer.close()
+
+
 async def test_413_for_a_chunked_body_over_the_limit(make_client):
     client = await make_client(max_upload_mb=1)
 
