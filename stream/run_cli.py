@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("config", metavar="CONFIG", help="YAML config (see configs/demo.yaml)")
     r.add_argument("--data-dir", help="where relative video paths are looked up "
                    "(default: $PLATESTREAM_DATA, then ../shared/evaldata next to the project)")
-    r.add_argument("--print-events", action="store_true",
-                   help="print each event as one JSON line on stdout")
+    r.add_argument("--print-events", nargs="?", const="json", choices=("json", "short"),
+                   help="print each event on stdout: one JSON line (default) or a short line")
     r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
                    help="when every video has ended: wait up to S seconds for the outputs "
                    "to deliver before exiting (undelivered events stay in the spool)")
@@ -54,8 +54,18 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
     return argparse.Namespace(models_dir=models_dir, threads=threads)
 
 
-def _printer(event) -> None:  # noqa: ANN001 - a PlateEvent
+def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
     print(json.dumps(event.data), flush=True)
+
+
+def _print_short(event) -> None:  # noqa: ANN001 - a PlateEvent
+    d = event.data
+    r = d["results"][0]
+    at = f" at {r['position_sec']:.2f} s" if r.get("position_sec") is not None else ""
+    vehicle = r["vehicle"]["type"] if r["vehicle"]["score"] else "-"
+    print(f"{d['timestamp']}  {d['camera_id']}: {r['plate'].upper()}  score {r['score']:.3f}"
+          f"{at}  vehicle {vehicle}  direction {r.get('direction')}  id {d['event_id']}",
+          flush=True)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -76,7 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                           max_batch=cfg.engine.max_batch,
                           batch_window_ms=cfg.engine.batch_window_ms)
     stop = threading.Event()
-    pipeline = Pipeline(cfg, worker, on_event=_printer if args.print_events else None)
+    printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
+    pipeline = Pipeline(cfg, worker, on_event=printer)
     worker.start()
     try:
         pipeline.start()
