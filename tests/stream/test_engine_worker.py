@@ -50,5 +50,7 @@ def test_stop_cancels_waiting_jobs_and_ends_thread(recognizer, images):
     worker.stop()
     assert fut.cancelled()
     worker.start()
+    thread = worker._thread
+    assert thread is not None and thread.is_alive()
     worker.stop()
-    assert not any(t.name == "engine" for t in threading.enumerate())
+    assert not thread.is_alive() and thread not in threading.enumerate()
