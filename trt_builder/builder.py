@@ -277,7 +277,7 @@ def _build_one(p: Planned, opts: BuildOptions, calib: list[Path]) -> BuildResult
     if dynamic:
         config.add_optimization_profile(profile)
     if opts.fp16 or opts.int8:  # INT8 keeps FP16 for the layers it cannot quantise
-        if not builder.platform_has_fast_fp16:
+        if not getattr(builder, "platform_has_fast_fp16", True):  # deprecated in TRT 10
             log.warning("%s: this GPU has no fast FP16; building anyway", p.target.spec.key)
         config.set_flag(trt.BuilderFlag.FP16)
     calib_obj = None
@@ -302,7 +302,7 @@ def _build_one(p: Planned, opts: BuildOptions, calib: list[Path]) -> BuildResult
 
 def _int8(trt: Any, builder: Any, config: Any, network: Any, p: Planned, opts: BuildOptions,
           calib: list[Path], dynamic: dict[str, tuple[int, ...]], max_batch: int) -> Any:
-    if not builder.platform_has_fast_int8:
+    if not getattr(builder, "platform_has_fast_int8", True):
         log.warning("%s: this GPU has no fast INT8; building anyway", p.target.spec.key)
     inp = network.get_input(0)
     batch = min(8, max_batch)

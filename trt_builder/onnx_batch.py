@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import ModelLoadError
+
 __all__ = ["DynamicBatch", "make_batch_dynamic", "fixed_batch_inputs"]
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,10 @@ def fixed_batch_inputs(path: Path) -> list[str]:
     """Names of the inputs whose batch dim is fixed (ONNX Runtime's view, no onnx needed)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelLoadError(f"{path} is not a loadable ONNX model: {exc}") from exc
     return [i.name for i in sess.get_inputs() if i.shape and isinstance(i.shape[0], int)]
 
 

@@ -8,6 +8,7 @@ the copies back is therefore really done and checked; only the GPU is simulated.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import enum
 import importlib.machinery
@@ -87,7 +88,8 @@ class _IOutputAllocator:
 
 class _Engine:
     def __init__(self, spec: dict) -> None:
-        self.sess = ort.InferenceSession(spec["onnx"], providers=["CPUExecutionProvider"])
+        model = base64.b64decode(spec["onnx_b64"]) if "onnx_b64" in spec else spec["onnx"]
+        self.sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         self.max_batch = spec["max_batch"]
         self.inputs = self.sess.get_inputs()
         self.outputs = self.sess.get_outputs()
@@ -193,7 +195,131 @@ def fake_tensorrt() -> types.ModuleType:
                 return None
 
     trt.Runtime = Runtime
+    _add_builder(trt)
     return trt
+
+
+# --- the builder side: records what the builder asks for, "builds" a runnable fake engine ---
+
+
+class _Tensor(types.SimpleNamespace):
+    pass
+
+
+class _Network:
+    def __init__(self) -> None:
+        self.inputs: list[_Tensor] = []
+        self.onnx = b""
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.inputs)
+
+    def get_input(self, i):
+        return self.inputs[i]
+
+
+class _Parser:
+    def __init__(self, network: _Network, logger) -> None:
+        self.network = network
+        self.num_errors = 0
+
+    def parse(self, data: bytes) -> bool:
+        try:
+            sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception:
+            self.num_errors = 1
+            return False
+        self.network.onnx = data
+        for i in sess.get_inputs():
+            shape = tuple(d if isinstance(d, int) else -1 for d in i.shape)
+            dt = np.dtype(np.uint8 if "uint8" in i.type else np.float32)
+            self.network.inputs.append(_Tensor(name=i.name, shape=shape, dtype=dt))
+        return True
+
+    def get_error(self, i):
+        return "In node 0: not an ONNX model"
+
+
+class _Profile:
+    def __init__(self) -> None:
+        self.shapes: dict[str, tuple] = {}
+
+    def set_shape(self, name, lo, opt, hi):
+        self.shapes[name] = (tuple(lo), tuple(opt), tuple(hi))
+
+
+class _Config:
+    def __init__(self) -> None:
+        self.flags: list[str] = []
+        self.profiles: list[_Profile] = []
+        self.pool: dict = {}
+        self.int8_calibrator = None
+        self.calibration_profile = None
+
+    def set_memory_pool_limit(self, pool, size):
+        self.pool[pool] = size
+
+    def set_flag(self, flag):
+        self.flags.append(flag)
+
+    def add_optimization_profile(self, p):
+        self.profiles.append(p)
+        return len(self.profiles) - 1
+
+    def set_calibration_profile(self, p):
+        self.calibration_profile = p
+
+
+BUILDS: list[dict] = []  # one record per build_serialized_network call
+
+
+def _add_builder(trt) -> None:
+    trt.ILogger = type("ILogger", (), {"ERROR": 1, "WARNING": 2, "__init__": lambda s: None})
+    trt.OnnxParser = _Parser
+    trt.BuilderFlag = types.SimpleNamespace(FP16="fp16", INT8="int8")
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    trt.IInt8EntropyCalibrator2 = type(
+        "IInt8EntropyCalibrator2", (), {"__init__": lambda s: None}
+    )
+
+    class Builder:
+        def __init__(self, logger) -> None:
+            pass
+
+        def create_network(self, flags):
+            return _Network()
+
+        def create_builder_config(self):
+            return _Config()
+
+        def create_optimization_profile(self):
+            return _Profile()
+
+        def build_serialized_network(self, network: _Network, config: _Config):
+            record = {"flags": list(config.flags), "profiles": [p.shapes for p in
+                                                                config.profiles],
+                      "batches": []}
+            cal = config.int8_calibrator
+            if cal is not None:  # what TensorRT does: pull batches until None
+                record["calibration_profile"] = config.calibration_profile
+                record["calibration_shape"] = None
+                inp = network.inputs[0]
+                while (ptrs := cal.get_batch([inp.name])) is not None:
+                    shape = config.calibration_profile.shapes[inp.name][1] if (
+                        config.calibration_profile) else inp.shape
+                    n = int(np.prod(shape)) * inp.dtype.itemsize
+                    raw = (ctypes.c_uint8 * n).from_address(ptrs[0])
+                    record["batches"].append(np.frombuffer(raw, inp.dtype).reshape(shape).copy())
+                cal.write_calibration_cache(b"calibration table")
+            BUILDS.append(record)
+            max_batch = max((s[2][0] for p in config.profiles for s in p.shapes.values()),
+                            default=1)
+            return json.dumps({"onnx_b64": base64.b64encode(network.onnx).decode(),
+                               "max_batch": max_batch}).encode()
+
+    trt.Builder = Builder
 
 
 def install(monkeypatch) -> FakeCudart:
