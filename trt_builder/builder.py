@@ -117,7 +117,10 @@ def validate(opts: BuildOptions) -> list[Path]:
             f"--only: unknown model {unknown[0]!r}, expecting one of {', '.join(TARGET_KEYS)}"
         )
     if not opts.models_dir.is_dir():
-        raise BuildArgumentError(f"--models-dir {opts.models_dir} is not a directory")
+        raise BuildArgumentError(
+            f"--models-dir {opts.models_dir} is not a directory (default: $PLATESTREAM_MODELS, "
+            "then ~/.cache/platestream/models; `platestream models fetch` downloads them)"
+        )
     for t in _targets(opts):
         problem = models.check_model(t.spec, opts.models_dir, verify_hash=False)
         if problem:
