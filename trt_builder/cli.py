@@ -22,16 +22,6 @@ __all__ = ["register", "add_build_args", "options_from_args", "run_build", "main
 DEFAULT_OUT = "engines"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_build_args(p: argparse.ArgumentParser) -> None:
     """The build options, shared by both entry points."""
     p.add_argument("--models-dir", help="ONNX models directory (default: $PLATESTREAM_MODELS, "
@@ -45,11 +35,11 @@ def add_build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-images", metavar="DIR", help="real camera images (searched "
                    "recursively): INT8 calibration, and proof that a detector's batch rewrite "
                    "gives the same boxes")
-    p.add_argument("--calib-max", type=_positive_int, default=512, metavar="N",
+    p.add_argument("--calib-max", type=int, default=512, metavar="N",
                    help="use at most N calibration images (default: 512)")
-    p.add_argument("--max-batch", type=_positive_int, default=8, metavar="N",
+    p.add_argument("--max-batch", type=int, default=8, metavar="N",
                    help="largest batch of the dynamic profiles (default: 8)")
-    p.add_argument("--workspace-mb", type=_positive_int, default=2048, metavar="MB",
+    p.add_argument("--workspace-mb", type=int, default=2048, metavar="MB",
                    help="TensorRT builder workspace (default: 2048)")
     p.add_argument("--only", action="append", choices=TARGET_KEYS, metavar="MODEL",
                    help=f"build only this model (repeatable): {', '.join(TARGET_KEYS)}")
