@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Stream benchmark: N cameras reading copies of a 1080p25 video at real-time pace.
+
+For each N (default 1, 2, 4, 8) the pipeline runs in a fresh subprocess (so peak RSS is per N)
+for --duration seconds after a warm-up, and reports: real-time factor (decoded fps / 25, the
+slowest camera), analysed fps (all cameras), frames dropped (analysis behind: latest frame
+wins), frames skipped by the motion gate, CPU % (of one core; 200 % = both of 2 cores) and
+peak RSS. N is "real time" when every camera decodes at >= 95 % of 25 fps and at most 5 % of
+the sampled frames are dropped. Prints a table and writes a JSON report.
+
+    .venv/bin/python scripts/bench_stream.py                       # N = 1, 2, 4, 8; 30 s each
+    .venv/bin/python scripts/bench_stream.py --cameras 1,2 --duration 10 --sample 2
+
+The 1080p25 clip is made once from the sample video (evaldata/videos/cars.mp4) with PyAV
+(libx264) and cached under reports/bench_media/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FPS = 25
+
+
+def make_1080p(src: Path, dst: Path) -> Path:
+    """Re-encode ``src`` as 1920x1080 at a constant 25 fps (every decoded frame, re-timed)."""
+    if dst.exists():
+        return dst
+    import av
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = 1920, 1080, "yuv420p"
+        vs.options = {"preset": "veryfast", "crf": "23"}
+        for i, frame in enumerate(inp.decode(video=0)):
+            f = frame.reformat(width=1920, height=1080, format="yuv420p")
+            f.pts, f.time_base = i, Fraction(1, FPS)
+            for packet in vs.encode(f):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    tmp.rename(dst)
+    return dst
+
+
+def _totals(status: dict) -> dict:
+    cams = status["cameras"].values()
+    keys = ("frames_decoded", "frames_sampled", "frames_analysed", "frames_dropped",
+            "frames_skipped_still", "events")
+    out = {k: sum(c[k] for c in cams) for k in keys}
+    out["min_decoded"] = min(c["frames_decoded"] for c in cams)
+    return out
+
+
+def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
+    """One measurement in this process: N cameras for warmup + duration seconds."""
+    os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
+    import yaml
+
+    from engine import Recognizer
+    from stream.config import load_config
+    from stream.engine_worker import EngineWorker
+    from stream.pipeline import Pipeline
+
+    with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:
+        cams = {}
+        for i in range(n):
+            copy = Path(tmp) / f"cam{i}.mp4"
+            os.link(video, copy) if video.stat().st_dev == Path(tmp).stat().st_dev else (
+                copy.write_bytes(video.read_bytes()))
+            cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
+                               "sample": args.sample, "motion": not args.no_motion}
+        cfg_path = Path(tmp) / "bench.yaml"
+        cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
+        cfg = load_config(cfg_path)
+        worker = EngineWorker(Recognizer.from_models_dir(None, threads=args.threads))
+        worker.start()
+        pipeline = Pipeline(cfg, worker)
+        pipeline.start()
+        try:
+            time.sleep(args.warmup)
+            s0, r0, t0 = _totals(pipeline.status()), resource.getrusage(resource.RUSAGE_SELF), \
+                time.monotonic()
+            time.sleep(args.duration)
+            s1, r1, t1 = _totals(pipeline.status()), resource.getrusage(resource.RUSAGE_SELF), \
+                time.monotonic()
+        finally:
+            pipeline.stop()
+            worker.stop()
+    wall = t1 - t0
+    d = {k: s1[k] - s0[k] for k in s1}
+    cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall * 100
+    rt = d["min_decoded"] / wall / FPS
+    drop_ratio = d["frames_dropped"] / max(1, d["frames_sampled"])
+    return {
+        "cameras": n,
+        "seconds": round(wall, 1),
+        "realtime_factor": round(rt, 3),
+        "decoded_fps": round(d["frames_decoded"] / wall, 1),
+        "analysed_fps": round(d["frames_analysed"] / wall, 1),
+        "frames_sampled": d["frames_sampled"],
+        "frames_analysed": d["frames_analysed"],
+        "frames_skipped_still": d["frames_skipped_still"],
+        "frames_dropped": d["frames_dropped"],
+        "drop_ratio": round(drop_ratio, 3),
+        "events": d["events"],
+        "cpu_percent": round(cpu, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "real_time": rt >= 0.95 and drop_ratio <= 0.05,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cameras", default="1,2,4,8", help="comma-separated N values")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds per N")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    p.add_argument("--sample", type=int, default=2, help="analyse every Nth frame (Stream's "
+                   "default is 2)")
+    p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
+    p.add_argument("--threads", type=int, default=2, help="inference threads")
+    p.add_argument("--video", type=Path, help="source video (default: evaldata cars.mp4)")
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_stream.json")
+    p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one N, JSON out
+    p.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.clip, args)))
+        return 0
+    data = Path(os.environ.get("PLATESTREAM_DATA", ROOT.parent / "shared" / "evaldata"))
+    src = args.video or data / "videos" / "cars.mp4"
+    clip = make_1080p(src, ROOT / "reports" / "bench_media" / f"{src.stem}_1080p25.mp4")
+    rows = []
+    for n in (int(x) for x in args.cameras.split(",")):
+        cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
+               "--duration", str(args.duration), "--warmup", str(args.warmup),
+               "--sample", str(args.sample), "--threads", str(args.threads)]
+        if args.no_motion:
+            cmd.append("--no-motion")
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return 1
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"N={n}: rt {r['realtime_factor']:.2f}  analysed {r['analysed_fps']:.1f} fps  "
+              f"dropped {r['frames_dropped']}  cpu {r['cpu_percent']:.0f}%  "
+              f"rss {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+    best = max((r["cameras"] for r in rows if r["real_time"]), default=0)
+    header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still", "dropped",
+              "drop %", "CPU %", "peak RSS MB", "real time")
+    print(" | ".join(header))
+    for r in rows:
+        print(" | ".join(str(v) for v in (
+            r["cameras"], r["realtime_factor"], r["decoded_fps"], r["analysed_fps"],
+            r["frames_skipped_still"], r["frames_dropped"], round(100 * r["drop_ratio"], 1),
+            r["cpu_percent"], r["peak_rss_mb"], "yes" if r["real_time"] else "no")))
+    print(f"largest N in real time: {best}")
+    report = {
+        "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
+        "motion_gate": not args.no_motion, "threads": args.threads,
+        "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),
+        "python": platform.python_version(), "results": rows, "largest_realtime_n": best,
+        "criterion": "every camera decodes >= 95% of 25 fps and <= 5% of sampled frames dropped",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"report: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
