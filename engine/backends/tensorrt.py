@@ -188,6 +188,8 @@ class TrtBackend:
                 self._out.append(name)
         for name, shape in self._max_in.items():
             self._alloc(name, _nbytes(shape, self._dtype[name]), host=False)
+        # The largest batch one call takes (the profile's max); callers split longer lists.
+        self.max_batch = min((s[0] for s in self._max_in.values() if s), default=1)
         for name in self._out:
             shape = tuple(self._ctx.get_tensor_shape(name))
             if -1 in shape:  # data-dependent (NMS): TensorRT tells the size at run time

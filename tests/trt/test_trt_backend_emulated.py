@@ -57,6 +57,7 @@ def test_ocr_dynamic_batch(gpu, engines, models_dir: Path) -> None:
     assert isinstance(trt, TrtBackend)
     (name, spec), = trt.inputs().items()
     assert (name, spec.shape, spec.dtype) == ("input", (None, 64, 128, 3), np.dtype(np.uint8))
+    assert trt.max_batch == 8
     rng = np.random.default_rng(0)
     for n in (1, 3, 8):
         x = rng.integers(0, 256, (n, 64, 128, 3), np.uint8)
