@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from engine import models
-from engine.backends import open_backend
+from engine.backends import Backend, open_backend
+from engine.backends.select import Preference, model_file, select_backend
 from engine.config import EngineConfig
 from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
@@ -99,20 +100,44 @@ class Recognizer:
 
     @classmethod
     def from_models_dir(
-        cls, models_dir: str | os.PathLike[str] | None = None, *, threads: int = 2,
+        cls,
+        models_dir: str | os.PathLike[str] | None = None,
+        *,
+        threads: int = 2,
         vehicles: bool = True,
+        backend: Preference | None = None,
+        engines_dir: str | os.PathLike[str] | None = None,
     ) -> Recognizer:
-        """Load the default models from the resolved models directory (see engine.models)."""
+        """Load the default models from the resolved models directory (see engine.models).
+
+        Args:
+            backend: ``auto`` (default, or ``$PLATESTREAM_BACKEND``), ``onnxruntime``,
+                ``onnxruntime-cuda`` or ``tensorrt``; an explicit one this machine cannot
+                run raises BackendError with the reason.
+            engines_dir: TensorRT engines built by ``platestream build-engines`` (default
+                ``$PLATESTREAM_ENGINES``).
+        """
         d = models.resolve_models_dir(models_dir)
-        det = open_backend(models.model_path(models.PLATE_DETECTOR, d), threads)
+        specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
+        specs += [models.VEHICLE_DETECTOR] if vehicles else []
+        onnx = {s.key: models.model_path(s, d) for s in specs}
+        engines = engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
+        preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
+        choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
+        log.info("engine: backend %s: %s", choice.kind, choice.reason)
+
+        def open_model(spec: models.ModelSpec) -> Backend:
+            return open_backend(model_file(choice, onnx[spec.key], engines), threads,
+                                choice.providers)
+
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
-        ocr = open_backend(models.model_path(models.PLATE_OCR, d), threads)
-        veh = None
-        if vehicles:
-            path = models.model_path(models.VEHICLE_DETECTOR, d)
-            veh = VehicleDetector(open_backend(path, threads))
-        log.info("engine: models from %s, backend %s, %d threads", d, det.name, threads)
-        return cls(PlateDetector(det), PlateOCR(ocr, ocr_cfg), veh)
+        ocr = open_model(models.PLATE_OCR)
+        veh = VehicleDetector(open_model(models.VEHICLE_DETECTOR)) if vehicles else None
+        log.info("engine: models from %s, %d threads", d, threads)
+        # an engine built for at most N images a call rejects more: OCR batches follow it
+        max_batch = getattr(ocr, "max_batch", 32)
+        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)),
+                   PlateOCR(ocr, ocr_cfg, max_batch=max_batch), veh)
 
     @property
     def backend_name(self) -> str:

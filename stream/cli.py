@@ -30,12 +30,27 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    "then ~/.cache/platestream/models)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2,
                    help="inference threads (default: all cores)")
+    p.add_argument("--backend", choices=["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"],
+                   default=None, help="inference backend (default: $PLATESTREAM_BACKEND or auto: "
+                   "TensorRT when a GPU and fresh engines are present, else CPU)")
+    p.add_argument("--engines-dir", help="TensorRT engines from `platestream build-engines` "
+                   "(default: $PLATESTREAM_ENGINES)")
 
 
-def build_recognizer(args: argparse.Namespace, *, vehicles: bool = True):
+def build_recognizer(
+    args: argparse.Namespace, *, vehicles: bool = True, backend: str | None = None,
+    threads: int | None = None,
+):
+    """The Recognizer the command-line arguments ask for (config values as fallbacks)."""
     from engine import Recognizer
 
-    return Recognizer.from_models_dir(args.models_dir, threads=args.threads, vehicles=vehicles)
+    return Recognizer.from_models_dir(
+        args.models_dir,
+        threads=getattr(args, "threads", None) or threads or 2,
+        vehicles=vehicles,
+        backend=getattr(args, "backend", None) or backend,
+        engines_dir=getattr(args, "engines_dir", None),
+    )
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
