@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -57,6 +58,15 @@ class RtspServer:
         if line != "READY":
             self.kill()
             pytest.fail(f"RTSP server did not start: {line!r}")
+
+    def pause(self) -> None:
+        """SIGSTOP: the connection stays open but no data flows (a stalled camera)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         if self.proc is not None:

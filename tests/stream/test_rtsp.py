@@ -62,3 +62,24 @@ def test_rtsp_events_survive_server_restart(tmp_path, rtsp_server, engine_worker
 @pytest.mark.slow
 def test_rtsp_many_restarts_leak_no_threads(tmp_path, rtsp_server, engine_worker):
     _run_reconnect_cycles(tmp_path, rtsp_server, engine_worker, cycles=8)
+
+
+def test_rtsp_stalled_stream_is_a_disconnect(tmp_path, rtsp_server, engine_worker):
+    """A camera that stops sending without closing (SIGSTOP) is detected by the read timeout."""
+    cfg = make_config(tmp_path, {
+        "cameras": {"gate": {"url": rtsp_server.url, "sample": 3, "memory_decay": 0,
+                             "timeout": 2, "reconnect_max": 1, "outputs": ["jsonl"]}},
+        "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
+    })
+    with Pipeline(cfg, engine_worker) as p:
+        assert wait_for(lambda: p.status()["cameras"]["gate"]["frames_decoded"] > 10, 30)
+        rtsp_server.pause()
+        try:
+            assert wait_for(lambda: p.status()["cameras"]["gate"]["reconnects"] >= 1, 30), \
+                p.status()
+        finally:
+            rtsp_server.resume()
+        n = p.status()["cameras"]["gate"]["frames_decoded"]
+        assert wait_for(lambda: p.status()["cameras"]["gate"]["frames_decoded"] > n + 10, 60)
+        assert wait_for(lambda: _events(cfg), 60), p.status()
+    assert wait_for(lambda: not _ours(), 10), _ours()
