@@ -100,7 +100,8 @@ class CameraAnalyzer(threading.Thread):
         if rec is None:
             return
         self.stats.analysed += 1
-        obs = [Observation(r, frame.ts, frame) for r in rec.results if self._in_zone(r, frame)]
+        obs = [Observation(r, frame.ts, frame, rec.processing_time)
+               for r in rec.results if self._in_zone(r, frame)]
         self._finish(self._tracker.update(obs, frame.ts))
 
     def _recognize(self, frame: Frame) -> Recognition | None:

@@ -81,7 +81,7 @@ def build_event(cam: CameraConfig, track: Track, best: Observation, *,
     h, w = frame.image.shape[:2] if frame is not None else (0, 0)
     rec = Recognition(
         results=(read,),
-        processing_time=0.0,
+        processing_time=best.processing_time,
         image_width=w,
         image_height=h,
         filename=f"{cam.name}_screenshots/{wall.astimezone(UTC):%y-%m-%d/%H-%M-%S.%f}.jpg",

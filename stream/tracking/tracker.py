@@ -6,6 +6,7 @@ for every analysed frame, also with no observations, so tracks end on time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ class Observation:
     read: PlateRead
     ts: float
     frame: Any = None
+    processing_time: float = 0.0  # ms the engine spent on the frame
 
 
 @dataclass(eq=False)
@@ -67,10 +69,10 @@ class Track:
         ):
             if keeper is not None:
                 i = next(i for i, o in enumerate(self.observations) if o is keeper)
-                self.observations[i] = Observation(keeper.read, keeper.ts, None)
+                self.observations[i] = dataclasses.replace(keeper, frame=None)
             self._keepers[obs.read.plate] = obs
         elif obs.frame is not None:
-            obs = Observation(obs.read, obs.ts, None)
+            obs = dataclasses.replace(obs, frame=None)
         self.observations.append(obs)
 
     def best(self, min_ratio: float = 70.0) -> Observation | None:
