@@ -39,8 +39,10 @@ ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 @dataclass(frozen=True)
 class EngineSection:
-    backend: Literal["auto", "onnxruntime"] = field(
-        default="auto", metadata={"help": "inference backend (tensorrt: see trt_builder)"})
+    backend: Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"] = field(
+        default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
+                                          "then TensorRT when a GPU and engines are present)"})
+    engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
     threads: int = field(default=2, metadata={"ge": 1, "le": 256, "help": "inference threads"})
     models_dir: str | None = field(default=None, metadata={"help": "models directory"})
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})

@@ -46,12 +46,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
-    models_dir = args.models_dir
-    if models_dir is None and cfg.engine.models_dir:
-        p = Path(cfg.engine.models_dir).expanduser()
-        models_dir = str(p if p.is_absolute() else Path(cfg.source).parent / p)
-    threads = args.threads if args.threads is not None else cfg.engine.threads
-    return argparse.Namespace(models_dir=models_dir, threads=threads)
+    """Command-line engine options win over the config's ``engine:`` section."""
+
+    def near_config(p: str | None) -> str | None:
+        if not p:
+            return None
+        path = Path(p).expanduser()
+        return str(path if path.is_absolute() else Path(cfg.source).parent / path)
+
+    e = cfg.engine
+    return argparse.Namespace(
+        models_dir=args.models_dir or near_config(e.models_dir),
+        threads=args.threads if args.threads is not None else e.threads,
+        backend=args.backend or (e.backend if e.backend != "auto" else None),
+        engines_dir=args.engines_dir or near_config(e.engines_dir),
+    )
 
 
 def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
