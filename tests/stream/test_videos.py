@@ -17,7 +17,8 @@ OVERLAY = "14b02819t"  # burned-in toll text in cars.mp4, not a plate of a visib
 def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, video_labels,
                                                          engine_worker):
     cfg = make_config(tmp_path, {
-        "defaults": {"realtime": False, "outputs": ["jsonl", "csv"], "memory_decay": 300},
+        "defaults": {"realtime": False, "outputs": ["jsonl", "csv", "images"],
+                     "memory_decay": 300},
         "cameras": {
             "toll": {"url": str(evaldata / "videos" / "cars.mp4")},
             "street": {"url": str(evaldata / "videos" / "license_plate.mp4")},
@@ -25,6 +26,7 @@ def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, vid
         "outputs": {
             "jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"},
             "csv": {"type": "csv", "file": "{camera_id}_{date}.csv"},
+            "images": {"type": "images", "dir": "images", "image": "plate"},
         },
     })
     with Pipeline(cfg, engine_worker) as p:
@@ -55,6 +57,8 @@ def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, vid
             lab = max(video_labels[video]["plates"],
                       key=lambda p: fuzz.ratio(p["text"].lower(), r["plate"]))
             assert lab["first_seen_sec"] - 0.5 <= r["position_sec"] <= lab["last_seen_sec"] + 0.5
+        for e in events:  # the plate crop of each event, named like Stream's screenshots
+            assert (out / "images" / e["filename"]).read_bytes()[:2] == b"\xff\xd8"
         rows = list(csv.reader(next(out.glob(f"{cam}_*.csv")).open()))
         assert tuple(rows[0]) == CSV_HEADER
         assert [r[1] for r in rows[1:]] == plates
@@ -62,3 +66,18 @@ def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, vid
     assert status["cameras"]["toll"]["frames_decoded"] == 339
     assert status["cameras"]["street"]["frames_decoded"] == 140
     assert status["cameras"]["toll"]["frames_dropped"] == 0  # realtime: false never drops
+
+
+def test_plates_outside_the_zone_make_no_event(tmp_path, evaldata, engine_worker):
+    cfg = make_config(tmp_path, {
+        "cameras": {"street": {
+            "url": str(evaldata / "videos" / "license_plate.mp4"), "realtime": False,
+            "sample": 5, "outputs": ["jsonl"],
+            "zones": [[0, 0], [400, 0], [400, 200], [0, 200]],  # sky, away from the car
+        }},
+        "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
+    })
+    with Pipeline(cfg, engine_worker) as p:
+        assert wait_for(p.done, 90), p.status()
+        assert p.status()["cameras"]["street"]["frames_analysed"] > 10
+    assert read_jsonl(Path(cfg.output_dir) / "street.jsonl") == []
