@@ -248,8 +248,15 @@ def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str,
     def at(key: str) -> Node:
         return merged.get(key, node)
 
-    if cam.fps is not None and "sample" in merged:
+    own, dflt = node.value, defaults
+    if ("fps" in own and "sample" in own) or (
+        "fps" in dflt and "sample" in dflt and "fps" not in own and "sample" not in own
+    ):
         fail(at("fps"), (*path, "fps"), "give either sample or fps, not both")
+    if "fps" in own and "sample" in dflt:  # the camera's own choice wins over defaults
+        kw["sample"] = 1
+    elif "sample" in own and "fps" in dflt:
+        kw["fps"] = None
     try:
         kw["regions"] = parse_regions(cam.regions)
         EngineConfig.parse(cam.config)

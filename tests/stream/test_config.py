@@ -127,3 +127,18 @@ def test_check_command(tmp_path, capsys):
 def test_demo_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
     assert set(cfg.cameras) == {"toll-booth", "street"}
+
+
+def test_camera_fps_overrides_default_sample(tmp_path):
+    cfg = load_config(_write(tmp_path, {
+        "defaults": {"sample": 3},
+        "cameras": {"a": {"url": "rtsp://h/a", "fps": 5}, "b": {"url": "rtsp://h/b"}},
+    }))
+    assert (cfg.cameras["a"].sample, cfg.cameras["a"].fps) == (1, 5.0)
+    assert (cfg.cameras["b"].sample, cfg.cameras["b"].fps) == (3, None)
+
+
+def test_example_config_is_valid():
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.example.yaml")
+    assert cfg.server.enabled and cfg.outputs["hook1"].headers == {"Authorization": "Token x"}
+    assert not cfg.cameras["usb"].active and cfg.cameras["gate-2"].fps == 5
