@@ -43,7 +43,11 @@ class EngineSection:
         default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
                                           "then TensorRT when a GPU and engines are present)"})
     engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
-    threads: int = field(default=2, metadata={"ge": 1, "le": 256, "help": "inference threads"})
+    threads: int | None = field(default=None, metadata={
+        "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
+                                    "workers)"})
+    workers: int = field(default=2, metadata={"ge": 1, "le": 16,
+                                              "help": "engine threads running frames in parallel"})
     models_dir: str | None = field(default=None, metadata={"help": "models directory"})
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
     batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})

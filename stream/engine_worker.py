@@ -1,6 +1,6 @@
-"""One inference thread for the whole process, shared by the HTTP API and every camera.
+"""The inference threads for the whole process, shared by the HTTP API and every camera.
 
-The worker thread owns the Recognizer calls: callers only ``submit`` and get a Future.
+The worker threads own the Recognizer calls: callers only ``submit`` and get a Future.
 Requests that arrive together with the same (regions, mmc, config) share one
 ``recognize_batch`` call, so their plate reads share OCR calls.
 """
@@ -45,6 +45,9 @@ class EngineWorker:
             stays bounded under load.
         max_batch: images per recognize_batch call.
         batch_window_ms: how long the first job of a batch waits for companions.
+        workers: inference threads. A second one overlaps one batch's Python work (decode,
+            crops, NMS) with another's model runs; ONNX Runtime sessions allow concurrent
+            runs and the TensorRT backend serialises its own.
     """
 
     def __init__(
@@ -54,37 +57,43 @@ class EngineWorker:
         max_queue: int = 64,
         max_batch: int = 8,
         batch_window_ms: float = 5.0,
+        workers: int = 1,
     ) -> None:
-        if max_queue < 1 or max_batch < 1 or batch_window_ms < 0:
+        if max_queue < 1 or max_batch < 1 or batch_window_ms < 0 or workers < 1:
             raise ValueError(
-                f"EngineWorker: max_queue and max_batch must be >= 1 and batch_window_ms >= 0, "
-                f"got {max_queue}, {max_batch}, {batch_window_ms}"
+                f"EngineWorker: max_queue, max_batch and workers must be >= 1 and "
+                f"batch_window_ms >= 0, got {max_queue}, {max_batch}, {workers}, {batch_window_ms}"
             )
         self.recognizer = recognizer
         self.max_batch = max_batch
         self.batch_window = batch_window_ms / 1000.0
         self._queue: queue.Queue[_Job] = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0}
         self._busy_s = 0.0
-        self._pending: list[_Job] = []  # jobs set aside by _collect; only the worker touches it
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"engine-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for t in self._threads:
+            t.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("engine: worker thread didn't exit within %.0f s", timeout)
-            self._thread = None
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("engine: %s didn't exit within %.0f s", t.name, timeout)
+        self._threads = []
         while True:  # nothing waits forever on a future that will never run
             try:
                 job = self._queue.get_nowait()
@@ -127,11 +136,13 @@ class EngineWorker:
             out["busy_seconds"] = round(self._busy_s, 3)
         out["queued"] = self._queue.qsize()
         out["max_queue"] = self._queue.maxsize
+        out["workers"] = self.workers
         out["backend"] = self.recognizer.backend_name
         return out
 
-    def _collect(self, first: _Job) -> list[_Job]:
-        """The first job plus companions with the same key arriving within the window."""
+    def _collect(self, first: _Job, pending: list[_Job]) -> list[_Job]:
+        """The first job plus companions with the same key arriving within the window; jobs
+        with other settings go to this thread's ``pending``."""
         jobs, others = [first], []
         deadline = time.monotonic() + self.batch_window
         while len(jobs) < self.max_batch:
@@ -144,22 +155,25 @@ class EngineWorker:
             except queue.Empty:
                 break
             (jobs if job.key == first.key else others).append(job)
-        for job in others:  # different settings: run them in the next round, first in line
-            self._pending.append(job)
+        pending.extend(others)  # different settings: run them in the next round, first in line
         return jobs
 
     def _run(self) -> None:
+        pending: list[_Job] = []
         while not self._stop.is_set():
-            if self._pending:
-                first = self._pending.pop(0)
+            if pending:
+                first = pending.pop(0)
             else:
                 try:
                     first = self._queue.get(timeout=0.5)
                 except queue.Empty:
                     continue
-            batch = [j for j in self._collect(first) if j.future.set_running_or_notify_cancel()]
+            jobs = self._collect(first, pending)
+            batch = [j for j in jobs if j.future.set_running_or_notify_cancel()]
             if batch:
                 self._process(batch)
+        for job in pending:  # nothing waits forever on a job this thread set aside
+            job.future.cancel()
 
     def _process(self, batch: list[_Job]) -> None:
         regions, mmc, config = batch[0].key

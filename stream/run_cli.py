@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from stream.cli import add_engine_args, build_recognizer
+from stream.cli import add_engine_args, add_worker_arg, build_recognizer, default_threads
 from stream.config import StreamConfig, load_config
 
 __all__ = ["register"]
@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="when every video has ended: wait up to S seconds for the outputs "
                    "to deliver before exiting (undelivered events stay in the spool)")
     add_engine_args(r)
-    r.set_defaults(func=_cmd_run, threads=None)
+    add_worker_arg(r)
+    r.set_defaults(func=_cmd_run)
 
     c = sub.add_parser("check", help="validate a YAML config without running it")
     c.add_argument("config", metavar="CONFIG")
@@ -55,9 +56,11 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
         return str(path if path.is_absolute() else Path(cfg.source).parent / path)
 
     e = cfg.engine
+    workers = args.workers or e.workers
     return argparse.Namespace(
+        workers=workers,
         models_dir=args.models_dir or near_config(e.models_dir),
-        threads=args.threads if args.threads is not None else e.threads,
+        threads=args.threads or e.threads or default_threads(workers),
         backend=args.backend or (e.backend if e.backend != "auto" else None),
         engines_dir=args.engines_dir or near_config(e.engines_dir),
     )
@@ -93,7 +96,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     recognizer = build_recognizer(_engine_args(args, cfg))
     worker = EngineWorker(recognizer, max_queue=cfg.engine.max_queue,
                           max_batch=cfg.engine.max_batch,
-                          batch_window_ms=cfg.engine.batch_window_ms)
+                          batch_window_ms=cfg.engine.batch_window_ms,
+                          workers=args.workers or cfg.engine.workers)
     stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
     pipeline = Pipeline(cfg, worker, on_event=printer)
@@ -102,7 +106,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pipeline.start()
         if run_server is not None:
             log.info("server: listening on %s:%d", cfg.server.host, cfg.server.port)
-            run_server(worker, cfg.server, status_provider=pipeline.status, stop_event=stop)
+            try:
+                run_server(worker, cfg.server, status_provider=pipeline.status,
+                           stop_event=stop)
+            except OSError as exc:  # port taken, address not ours: one line, no traceback
+                print(f"platestream: server: cannot listen on {cfg.server.host}:"
+                      f"{cfg.server.port}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
         else:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())

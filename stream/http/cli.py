@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from stream.cli import add_engine_args
+    from stream.cli import add_engine_args, add_worker_arg
 
     p = subparsers.add_parser(
         "serve", help="serve the Snapshot API (POST /v1/plate-reader/) over HTTP",
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="usage counter and webhook spool directory (default data)")
     p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
     add_engine_args(p)
+    add_worker_arg(p)
     p.set_defaults(func=_cmd_serve)
 
 
@@ -97,7 +98,7 @@ class SettingsError(Exception):
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
-    from stream.cli import build_recognizer
+    from stream.cli import DEFAULT_WORKERS, build_recognizer
     from stream.engine_worker import EngineWorker
     from stream.http.server import run_server
 
@@ -106,9 +107,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except (SettingsError, EngineError) as exc:
         print(f"platestream: {exc}", file=sys.stderr)
         return 2
+    args.workers = args.workers or DEFAULT_WORKERS
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
-                          batch_window_ms=settings.batch_window_ms)
+                          batch_window_ms=settings.batch_window_ms, workers=args.workers)
     worker.start()
     try:
         run_server(worker, settings)

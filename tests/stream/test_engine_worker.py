@@ -50,7 +50,34 @@ def test_stop_cancels_waiting_jobs_and_ends_thread(recognizer, images):
     worker.stop()
     assert fut.cancelled()
     worker.start()
-    thread = worker._thread
-    assert thread is not None and thread.is_alive()
+    threads = list(worker._threads)
+    assert len(threads) == 1 and threads[0].is_alive()
     worker.stop()
-    assert not thread.is_alive() and thread not in threading.enumerate()
+    assert not any(t.is_alive() or t in threading.enumerate() for t in threads)
+
+
+def test_two_workers_give_the_same_results_in_parallel(recognizer, images):
+    with EngineWorker(recognizer, workers=2, max_batch=1, batch_window_ms=0) as worker:
+        names = {t.name for t in worker._threads}
+        futures = [worker.submit(images[i % 2]) for i in range(8)]
+        results = [f.result(120) for f in futures]
+        stats = worker.stats()
+    assert names == {"engine-0", "engine-1"}
+    expected = [recognizer.recognize(im).to_dict()["results"] for im in images]
+    for i, r in enumerate(results):
+        assert r.to_dict()["results"] == expected[i % 2]
+    assert stats["processed"] == 8 and stats["batches"] == 8 and stats["workers"] == 2
+
+
+def test_jobs_set_aside_by_a_worker_are_run_not_lost(recognizer, images):
+    # Alternating settings force each worker to set jobs aside in its own pending list.
+    with EngineWorker(recognizer, workers=2, batch_window_ms=50) as worker:
+        futures = [worker.submit(images[0], mmc=bool(i % 2)) for i in range(6)]
+        results = [f.result(120) for f in futures]
+    assert [r.results[0].plate for r in results] == ["m5xsx"] * 6
+    assert [r.results[0].color is not None for r in results] == [False, True] * 3
+
+
+def test_bad_worker_count_is_refused(recognizer):
+    with pytest.raises(ValueError, match="workers"):
+        EngineWorker(recognizer, workers=0)

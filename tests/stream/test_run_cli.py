@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -89,3 +90,20 @@ def test_run_with_server_serves_status_metrics_and_snapshot(tmp_path, evaldata, 
             proc.kill()
             rc = proc.wait(10)
     assert rc == 0, proc.stderr.read()[-2000:] if proc.stderr else rc
+
+
+def test_run_with_a_taken_port_says_so_in_one_line(tmp_path, evaldata):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path, {
+            "server": {"host": "127.0.0.1", "port": port, "data_dir": str(tmp_path / "srv")},
+            "cameras": {"street": {"url": str(evaldata / "videos" / "license_plate.mp4"),
+                                   "outputs": []}},
+        })
+        out = subprocess.run([*CMD, str(cfg)], cwd=ROOT, env=ENV, capture_output=True,
+                             text=True, timeout=120)
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr
