@@ -142,8 +142,11 @@ async def engine_stats(url: str, headers: dict[str, str]) -> dict | None:
 
 def start_server(args: argparse.Namespace, port: int, data_dir: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "stream.cli", "serve", "--host", "127.0.0.1", "--port",
-           str(port), "--data-dir", data_dir, "--threads", str(args.threads),
+           str(port), "--data-dir", data_dir,
            "--batch-window-ms", str(args.batch_window_ms), "--queue-size", str(args.queue_size)]
+    for opt in ("threads", "workers"):
+        if getattr(args, opt):
+            cmd += [f"--{opt}", str(getattr(args, opt))]
     if args.token:
         cmd += ["--token", args.token]
     log = open(Path(data_dir) / "server.log", "w")  # noqa: SIM115 - lives as long as the server
@@ -189,8 +192,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "duration_s": args.duration,
         "images": len(images),
         "regions": args.regions,
-        "server": {"threads": args.threads, "batch_window_ms": args.batch_window_ms,
-                   "queue_size": args.queue_size},
+        "server": {"threads": args.threads, "workers": args.workers,
+                   "batch_window_ms": args.batch_window_ms, "queue_size": args.queue_size},
         "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
                  "python": platform.python_version()},
         "commit": _git_commit(),
@@ -226,7 +229,10 @@ def main() -> int:
     p.add_argument("--url", help="benchmark this running server instead of starting one")
     p.add_argument("--pid", type=int, help="with --url: the server's pid, for its RSS")
     p.add_argument("--token", help="Authorization token to send (and require)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="inference threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ONNX Runtime threads per model run (default: the server's)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="engine threads (default: the server's)")
     p.add_argument("--batch-window-ms", type=float, default=5.0)
     p.add_argument("--queue-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
