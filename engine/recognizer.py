@@ -17,11 +17,12 @@ from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
 from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.process import crop_plate
+from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
-from engine.vehicles import VehicleDetector, vehicle_type
+from engine.vehicles import VEHICLE_TYPES_NOTE, VehicleDetector, vehicle_type
 
 __all__ = ["Recognizer", "parse_regions"]
 
@@ -143,6 +144,17 @@ class Recognizer:
     def backend_name(self) -> str:
         return self.plates.backend.name
 
+    def capabilities(self) -> dict[str, object]:
+        """What the ``mmc`` fields can hold with the installed models (for /info/)."""
+        return {
+            "vehicle_type": VEHICLE_TYPES_NOTE if self.vehicles is not None else None,
+            "color": None,
+            "model_make": None,
+            "orientation": None,
+            "note": "no colour, make/model or orientation model is installed: with mmc=true "
+                    "color, model_make and orientation are empty lists, never guessed",
+        }
+
     def recognize(
         self,
         image: np.ndarray,
@@ -172,6 +184,7 @@ class Recognizer:
         )
         per_image: list[tuple[Detections, Detections]] = []
         crops: list[np.ndarray] = []
+        square: list[bool] = []
         for img in images:
             plates = self.plates.detect(img, cfg.threshold_d)
             vehicles = Detections.empty()
@@ -179,8 +192,11 @@ class Recognizer:
                 vehicles = self.vehicles.detect(img, VEHICLE_THRESHOLD)  # type: ignore[union-attr]
             per_image.append((plates, vehicles))
             crops += [crop_plate(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
+            square += [
+                (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
+            ]
         beam = 1 if cfg.mode == "fast" else MAX_CANDIDATES
-        reads = iter(self.ocr.read(crops, beam=beam) if crops else [])
+        reads = iter(self.ocr.read_plates(crops, square, beam=beam) if crops else [])
         elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
         out = []
         for img, (plates, vehicles) in zip(images, per_image, strict=True):

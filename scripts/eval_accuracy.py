@@ -3,8 +3,9 @@
 
 End to end (``endtoend.jsonl``): per region and overall, exact plate match, plate box recall
 at IoU >= 0.5, false plates per image, and ms per image. OCR alone (``crops.jsonl``): exact
-match on plate crops. Prints tables and writes a JSON report; ``--compare OLD.json`` shows the
-change against a saved report, and the confusion tables list which characters get misread.
+match on plate crops, and on two-line plates made from them (``two_line_plate``). Prints
+tables and writes a JSON report; ``--compare OLD.json`` shows the change against a saved
+report, and the confusion tables list which characters get misread.
 
 Scoring: texts are compared as uppercase alphanumerics; O and 0 are equal for ``us`` labels
 (the data README: US labels never use the letter O). EU labels flagged ``suspect_label`` are
@@ -196,6 +197,49 @@ def eval_crops(rec: Recognizer, data: Path, limit: int | None) -> dict:
             "exact_with_state_hint_pct": pct(with_state, len(rows))}
 
 
+def two_line_plate(crop: np.ndarray, text: str) -> np.ndarray:
+    """A two-line (square) plate made from a real one-line crop: the text band is cut after
+    the first half of the characters (US crops: text spans ~6-94 % of the width) and the
+    second part is put under the first, as on motorcycle and square plates."""
+    import cv2
+
+    h, w = crop.shape[:2]
+    k = (len(text) + 1) // 2
+    cut = int(w * (0.06 + 0.88 * k / len(text)))
+    band = crop[int(0.12 * h) : int(0.88 * h)]
+    first, second = band[:, :cut], band[:, cut:]
+    width = max(first.shape[1], second.shape[1])
+    rows = [cv2.resize(r, (width, r.shape[0]), interpolation=cv2.INTER_LINEAR)
+            for r in (first, second)]
+    return np.vstack(rows)
+
+
+def eval_two_line(rec: Recognizer, data: Path, limit: int | None) -> dict:
+    """Two-line plates made from the US crops: the OCR on the whole crop (as before) and
+    with the rows read apart (what the recognizer does for square boxes), and its cost."""
+    rows = [json.loads(line) for line in open(data / "crops.jsonl")]
+    rows = [r for r in rows if len(r["text"]) >= 5][: limit or None]
+    plates = [two_line_plate(read_image_file(str(data / r["image"])), r["text"]) for r in rows]
+    t0 = time.perf_counter()
+    whole = [rec.ocr.read([p])[0] for p in plates]
+    t1 = time.perf_counter()
+    split = [rec.ocr.read_plates([p], [True])[0] for p in plates]
+    t2 = time.perf_counter()
+    truth = [norm(r["text"], r["region"]) for r in rows]
+
+    def exact(reads: list) -> float:
+        return pct(sum(norm(x.text, "us") == t for x, t in zip(reads, truth, strict=True)),
+                   len(rows))
+
+    return {
+        "plates": len(rows),
+        "whole_exact_pct": exact(whole),
+        "rows_exact_pct": exact(split),
+        "whole_ms": round((t1 - t0) * 1000 / max(1, len(rows)), 2),
+        "rows_ms": round((t2 - t1) * 1000 / max(1, len(rows)), 2),
+    }
+
+
 def print_report(report: dict, old: dict | None) -> None:
     cols = ["images", "exact_pct", "box_recall_pct", "false_plates_per_image", "ms_mean",
             "ms_p50", "ms_p95", "engine_ms_p50"]
@@ -221,6 +265,10 @@ def print_report(report: dict, old: dict | None) -> None:
         line += f" ({crops['exact_pct'] - old['crops']['exact_pct']:+.2f})"
     line += f"; with the crop's state as region hint: {crops['exact_with_state_hint_pct']}%"
     print(line)
+    two = report["two_line"]
+    print(f"Two-line plates made from {two['plates']} US crops: whole crop "
+          f"{two['whole_exact_pct']}% ({two['whole_ms']} ms), rows read apart "
+          f"{two['rows_exact_pct']}% ({two['rows_ms']} ms per plate)")
     for key, what in (("read_score", "read exact"), ("dscore", "is the labelled plate")):
         bins = report["endtoend"]["calibration"][key]
         print(f"{key}: " + ", ".join(f"[{b['from']:.2f},{b['to']:.2f}) n={b['n']} "
@@ -250,6 +298,7 @@ def main() -> int:
     report = {
         "endtoend": eval_endtoend(rec, args.data, not args.no_region_hint, args.limit),
         "crops": eval_crops(rec, args.data, args.limit),
+        "two_line": eval_two_line(rec, args.data, args.limit),
         "threads": args.threads,
         "backend": rec.backend_name,
         "region_hint": not args.no_region_hint,

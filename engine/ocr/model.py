@@ -11,6 +11,7 @@ from engine.backends import Backend
 from engine.errors import ModelLoadError
 from engine.ocr import process
 from engine.ocr.process import OcrConfig, OcrRead
+from engine.ocr.two_line import join_rows, row_crops
 
 __all__ = ["PlateOCR", "load_ocr_config"]
 
@@ -51,3 +52,17 @@ class PlateOCR:
             out = self.backend.infer({self._input: x})
             reads += process.decode(out["plate"], out.get("region"), self.cfg, beam=beam)
         return reads
+
+    def read_plates(
+        self, crops: list[np.ndarray], two_line: list[bool], *, beam: int = 8
+    ) -> list[OcrRead]:
+        """Like ``read``; crops flagged ``two_line`` (square boxes) also have their two rows
+        read apart, in the same model call, and joined when that is more probable."""
+        extra = [i for i, flag in enumerate(two_line) if flag]
+        rows = [r for i in extra for r in row_crops(crops[i], self.cfg)]
+        reads = self.read(crops + rows, beam=beam)
+        out = reads[: len(crops)]
+        for k, i in enumerate(extra):
+            top, bottom = reads[len(crops) + 2 * k], reads[len(crops) + 2 * k + 1]
+            out[i] = join_rows(out[i], top, bottom, self.cfg, beam=beam)
+        return out

@@ -17,6 +17,8 @@ VEHICLE_TYPES = (
 # COCO-80 has no SUV/Van/Pickup distinction: a "car" is reported as Sedan and a COCO
 # "truck" (lorries, and also most pickups) as Big Truck.
 _COCO_TO_TYPE = {2: "Sedan", 3: "Motorcycle", 5: "Bus", 7: "Big Truck"}
+VEHICLE_TYPES_NOTE = ("COCO-80 vehicle detector: car -> Sedan, truck -> Big Truck, bus -> Bus, "
+                      "motorcycle -> Motorcycle; SUV, Van and Pickup Truck are not told apart")
 
 
 def vehicle_type(class_id: int) -> str:

@@ -185,6 +185,7 @@ async def info(request: web.Request) -> web.Response:
         "total_calls": stats["total_calls"],
         "usage": {"calls": stats["usage"]["calls"], "max_calls": MAX_CALLS},
         "webhooks": webhooks,
+        "mmc": st.worker.recognizer.capabilities(),
     })
 
 

@@ -164,6 +164,9 @@ async def test_info_lists_webhooks_and_never_the_token(make_client):
     assert {"version", "license_key", "webhooks"} <= info.keys()
     assert [(w["id"], w["target"], w["event"]) for w in info["webhooks"]] == [
         (1, hooks[0], "image.done"), (2, hooks[1], "image.done")]
+    # what mmc can fill with the installed models is said, not left to be guessed
+    assert info["mmc"]["model_make"] is None and info["mmc"]["color"] is None
+    assert "Sedan" in info["mmc"]["vehicle_type"] and "empty lists" in info["mmc"]["note"]
 
 
 async def test_status_merges_the_provider_and_metrics_are_served(make_client, car_jpg):
