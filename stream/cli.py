@@ -24,11 +24,22 @@ __all__ = ["main", "add_engine_args", "build_recognizer"]
 _SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 or less would silently mean "the default")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_engine_args(p: argparse.ArgumentParser) -> None:
     """Arguments every command that loads the engine takes."""
     p.add_argument("--models-dir", help="models directory (default: $PLATESTREAM_MODELS, "
                    "then ~/.cache/platestream/models)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads per model run (default: cores / engine workers)")
     p.add_argument("--backend", choices=["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"],
                    default=None, help="inference backend (default: $PLATESTREAM_BACKEND or auto: "
@@ -39,7 +50,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def add_worker_arg(p: argparse.ArgumentParser) -> None:
     """For commands that serve many images at once through an EngineWorker."""
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help=f"engine threads running images in parallel (default {DEFAULT_WORKERS})")
 
 

@@ -42,6 +42,7 @@ def test_read_prints_one_json_per_image_and_reports_bad_files(tmp_path, evaldata
         (["--config", '{"treshold_d": 1}'], "config.treshold_d: unknown key"),
         (["--regions", "zz"], "unknown region code 'zz'"),
         (["--models-dir", "/nonexistent"], "plate_detector_yolov9t416.onnx is missing"),
+        (["--threads", "0"], "--threads: must be at least 1, got 0"),
     ],
 )
 def test_read_bad_options_are_one_line(evaldata, args, message):

@@ -138,6 +138,14 @@ def test_serve_errors_are_one_line(capsys, argv, says):
     assert says in err and "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("option", ["--workers", "--threads"])
+def test_serve_refuses_zero_engine_threads(capsys, option):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", option, "0"])
+    assert exc.value.code == 2
+    assert f"{option}: must be at least 1, got 0" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
