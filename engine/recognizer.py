@@ -189,7 +189,9 @@ class Recognizer:
             plates = self.plates.detect(img, cfg.threshold_d)
             vehicles = Detections.empty()
             if need_vehicles and len(plates):
-                vehicles = self.vehicles.detect(img, VEHICLE_THRESHOLD)  # type: ignore[union-attr]
+                vehicles = self.vehicles.detect(  # type: ignore[union-attr]
+                    img, VEHICLE_THRESHOLD, recheck_closeups=mmc
+                )
             per_image.append((plates, vehicles))
             crops += [crop_plate(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
             square += [

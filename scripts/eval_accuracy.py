@@ -240,6 +240,27 @@ def eval_two_line(rec: Recognizer, data: Path, limit: int | None) -> dict:
     }
 
 
+def eval_vehicle_types(rec: Recognizer, data: Path) -> dict:
+    """``vehicle.type`` on the development images whose vehicle was labelled by hand
+    (scripts/data/vehicle_types_dev.jsonl: those the detector alone calls truck), without and
+    with mmc (which rechecks close-up trucks)."""
+    labels = [json.loads(line) for line in open(ROOT / "scripts/data/vehicle_types_dev.jsonl")]
+    rows = [json.loads(line) for line in open(data / "endtoend.jsonl")]
+    truth = {row["image"]: row for row in rows}
+    out: dict = {"vehicles": len(labels)}
+    for name, mmc in (("detector_alone", False), ("with_recheck", True)):
+        right, seen = 0, Counter()
+        for label in labels:
+            box = truth[label["image"]]["plates"][0]["box"]
+            result = rec.recognize(read_image_file(str(data / label["image"])), mmc=mmc)
+            got = next((p.vehicle.type for p in result.results if p.vehicle
+                        and iou(p.box.to_dict(), box) >= IOU_MATCH), "none")
+            right += got == label["type"]
+            seen[f"{label['type']}→{got}"] += 1
+        out[name] = {"right": right, "confusions": dict(seen.most_common())}
+    return out
+
+
 def print_report(report: dict, old: dict | None) -> None:
     cols = ["images", "exact_pct", "box_recall_pct", "false_plates_per_image", "ms_mean",
             "ms_p50", "ms_p95", "engine_ms_p50"]
@@ -269,6 +290,11 @@ def print_report(report: dict, old: dict | None) -> None:
     print(f"Two-line plates made from {two['plates']} US crops: whole crop "
           f"{two['whole_exact_pct']}% ({two['whole_ms']} ms), rows read apart "
           f"{two['rows_exact_pct']}% ({two['rows_ms']} ms per plate)")
+    vt = report["vehicle_types"]
+    print(f"vehicle.type on {vt['vehicles']} hand-labelled vehicles (the detector alone calls "
+          f"them truck): right {vt['detector_alone']['right']} -> "
+          f"{vt['with_recheck']['right']} with mmc (close-up recheck); "
+          + ", ".join(f"{k}×{v}" for k, v in vt["with_recheck"]["confusions"].items()))
     for key, what in (("read_score", "read exact"), ("dscore", "is the labelled plate")):
         bins = report["endtoend"]["calibration"][key]
         print(f"{key}: " + ", ".join(f"[{b['from']:.2f},{b['to']:.2f}) n={b['n']} "
@@ -299,6 +325,7 @@ def main() -> int:
         "endtoend": eval_endtoend(rec, args.data, not args.no_region_hint, args.limit),
         "crops": eval_crops(rec, args.data, args.limit),
         "two_line": eval_two_line(rec, args.data, args.limit),
+        "vehicle_types": eval_vehicle_types(rec, args.data),
         "threads": args.threads,
         "backend": rec.backend_name,
         "region_hint": not args.no_region_hint,

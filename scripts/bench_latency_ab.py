@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Per-image latency of this checkout against an older commit, measured side by side.
+
+Timings on a shared machine drift by 10-15 % between runs minutes apart, so comparing with a
+saved report can mislead. This script checks REV out into a temporary git worktree and times
+both engines on the same evaluation images in alternating rounds (each round a fresh
+subprocess per side, so imports cannot mix), then reports p50/mean per side and the change.
+
+    PLATESTREAM_MODELS=../shared/models .venv/bin/python scripts/bench_latency_ab.py 1d83525
+
+Each image is recognised with the region hint the accuracy eval uses (us -> us, br -> br).
+Writes reports/latency_ab.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_TIMER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from engine import Recognizer, read_image_file
+data = sys.argv[2]
+rows = [json.loads(line) for line in open(os.path.join(data, "endtoend.jsonl"))]
+rec = Recognizer.from_models_dir(None, threads=int(sys.argv[3]))
+images = [read_image_file(os.path.join(data, r["image"])) for r in rows]
+rec.recognize(images[0])
+out = []
+for image, row in zip(images, rows):
+    hint = {"us": ["us"], "br": ["br"]}.get(row["region"], [])
+    t0 = time.perf_counter()
+    rec.recognize(image, hint)
+    out.append((time.perf_counter() - t0) * 1000)
+print(json.dumps(out))
+"""
+
+
+def time_side(src: Path, data: Path, threads: int) -> list[float]:
+    p = subprocess.run([sys.executable, "-c", _TIMER, str(src), str(data), str(threads)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    if p.returncode != 0:
+        sys.exit(f"bench_latency_ab: {src}: {p.stderr.strip().splitlines()[-1]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def summary(ms: list[float]) -> dict:
+    return {"images": len(ms), "p50_ms": round(statistics.median(ms), 2),
+            "mean_ms": round(statistics.mean(ms), 2),
+            "p95_ms": round(statistics.quantiles(ms, n=20)[-1], 2)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("rev", help="the older commit (e.g. the foundation's)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per side")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "evaldata")
+    p.add_argument("--out", type=Path, default=ROOT / "reports" / "latency_ab.json")
+    args = p.parse_args()
+    os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
+    with tempfile.TemporaryDirectory(prefix="latency_ab_") as tmp:
+        old = Path(tmp) / "old"
+        r = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old),
+                            args.rev], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"bench_latency_ab: cannot check out {args.rev}: {r.stderr.strip()}")
+        try:
+            sides: dict[str, list[float]] = {"old": [], "new": []}
+            for i in range(args.rounds):
+                for name, src in (("old", old), ("new", ROOT)):
+                    sides[name] += time_side(src, args.data, args.threads)
+                print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
+                           capture_output=True)
+    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    report = {"old": {"rev": args.rev, **summary(sides["old"])},
+              "new": {"rev": rev, **summary(sides["new"])}, "rounds": args.rounds,
+              "threads": args.threads}
+    report["p50_change_pct"] = round(
+        100 * (report["new"]["p50_ms"] / report["old"]["p50_ms"] - 1), 1)
+    for side in ("old", "new"):
+        s = report[side]
+        print(f"{side} {s['rev']}: p50 {s['p50_ms']} ms, mean {s['mean_ms']} ms, "
+              f"p95 {s['p95_ms']} ms ({s['images']} timings)")
+    print(f"p50 change: {report['p50_change_pct']:+.1f} %")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"report: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
