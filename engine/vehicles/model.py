@@ -50,10 +50,10 @@ class VehicleDetector:
         return process.decode(out, lb, bgr.shape[1], bgr.shape[0], threshold)
 
 
-# YOLOX-Nano calls most vehicles that fill the frame "truck": of the 65 development-set
-# vehicles it called truck that could be labelled by hand, 29 were cars and only 2 lorries.
-# Seen again on a canvas 1.5x the frame, 11 of those cars become "car" and no pickup, SUV,
-# van, lorry or bus changes class (scripts/eval_accuracy.py, "vehicle types"). It costs one
+# YOLOX-Nano calls most vehicles that fill the frame "truck": of the 63 development-set
+# vehicles it calls truck, labelled by hand, 27 are cars and only 2 lorries.
+# Seen again on a canvas 1.5x the frame, 11 of those cars become "car" (and one pickup); no
+# SUV, van, lorry or bus changes class (scripts/eval_accuracy.py, "vehicle types"). It costs one
 # more detector run (~19 ms on 2 cores) for frames with such a close-up truck, so it is done
 # for mmc=true requests (vehicle attributes) only.
 CLOSEUP_AREA = 0.2  # of the frame: smaller trucks are as the detector says
