@@ -25,6 +25,11 @@ __all__ = ["EngineBusy", "EngineWorker"]
 log = logging.getLogger(__name__)
 
 
+# 200 Mpx of BGR images is 600 MB: dozens of camera frames or ordinary photos, or three of
+# the largest images the decoder accepts (engine.imageio.MAX_PIXELS, 60 Mpx).
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
 class EngineBusy(Exception):
     """The inference queue is full: the caller should drop the frame or answer 429."""
 
@@ -45,6 +50,9 @@ class EngineWorker:
             stays bounded under load.
         max_batch: images per recognize_batch call.
         batch_window_ms: how long the first job of a batch waits for companions.
+        max_pixels: image pixels queued or running at most (decoded BGR images take 3 bytes a
+            pixel): a job beyond that raises EngineBusy unless nothing else is waiting, so a
+            burst of huge images cannot take gigabytes while one image of any size still runs.
         workers: inference threads. A second one overlaps one batch's Python work (decode,
             crops, NMS) with another's model runs; ONNX Runtime sessions allow concurrent
             runs and the TensorRT backend serialises its own.
@@ -58,6 +66,7 @@ class EngineWorker:
         max_batch: int = 8,
         batch_window_ms: float = 5.0,
         workers: int = 1,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if max_queue < 1 or max_batch < 1 or batch_window_ms < 0 or workers < 1:
             raise ValueError(
@@ -70,6 +79,9 @@ class EngineWorker:
         self._queue: queue.Queue[_Job] = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self.workers = workers
+        self.max_pixels = max_pixels
+        self._pixels = 0  # of the jobs submitted and not done yet
+        self._jobs = 0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0}
@@ -99,6 +111,7 @@ class EngineWorker:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
+            self._release([job])
             job.future.cancel()
 
     def __enter__(self) -> EngineWorker:
@@ -122,18 +135,34 @@ class EngineWorker:
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
         job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config)))
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            with self._lock:
+        pixels = int(image.shape[0]) * int(image.shape[1])
+        with self._lock:
+            if self._jobs and self._pixels + pixels > self.max_pixels:
                 self._stats["rejected"] += 1
-            raise EngineBusy(f"inference queue is full ({self._queue.maxsize} waiting)") from None
+                raise EngineBusy(f"inference queue is full ({self._pixels // 1_000_000} Mpx of "
+                                 f"images waiting)")
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self._stats["rejected"] += 1
+                raise EngineBusy(
+                    f"inference queue is full ({self._queue.maxsize} waiting)") from None
+            self._pixels += pixels
+            self._jobs += 1
         return job.future
+
+    def _release(self, jobs: list[_Job]) -> None:
+        """Give back the budget of jobs about to be answered, before their futures are set,
+        so a caller that got its result can submit again at once."""
+        with self._lock:
+            self._pixels -= sum(j.image.shape[0] * j.image.shape[1] for j in jobs)
+            self._jobs -= len(jobs)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             out: dict[str, Any] = dict(self._stats)
             out["busy_seconds"] = round(self._busy_s, 3)
+            out["queued_mpx"] = round(self._pixels / 1e6, 1)
         out["queued"] = self._queue.qsize()
         out["max_queue"] = self._queue.maxsize
         out["workers"] = self.workers
@@ -169,9 +198,14 @@ class EngineWorker:
                 except queue.Empty:
                     continue
             jobs = self._collect(first, pending)
-            batch = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+            batch: list[_Job] = []
+            cancelled: list[_Job] = []  # by their callers while waiting
+            for job in jobs:
+                (batch if job.future.set_running_or_notify_cancel() else cancelled).append(job)
+            self._release(cancelled)
             if batch:
                 self._process(batch)
+        self._release(pending)
         for job in pending:  # nothing waits forever on a job this thread set aside
             job.future.cancel()
 
@@ -183,11 +217,13 @@ class EngineWorker:
             results = self.recognizer.recognize_batch(images, regions, mmc, config)
         except Exception as exc:  # the error belongs to the callers, not to this thread
             log.exception("engine: batch of %d failed", len(batch))
+            self._release(batch)
             with self._lock:
                 self._stats["errors"] += len(batch)
             for job in batch:
                 job.future.set_exception(exc)
             return
+        self._release(batch)
         with self._lock:
             self._stats["processed"] += len(batch)
             self._stats["batches"] += 1

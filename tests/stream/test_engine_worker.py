@@ -81,3 +81,21 @@ def test_jobs_set_aside_by_a_worker_are_run_not_lost(recognizer, images):
 def test_bad_worker_count_is_refused(recognizer):
     with pytest.raises(ValueError, match="workers"):
         EngineWorker(recognizer, workers=0)
+
+
+def test_queued_pixels_are_bounded_but_one_image_always_fits(recognizer, images):
+    big = images[0]
+    pixels = big.shape[0] * big.shape[1]
+    worker = EngineWorker(recognizer, max_pixels=pixels + 10)  # not started: jobs stay queued
+    first = worker.submit(big)  # alone: accepted even when larger than the budget would allow
+    with pytest.raises(EngineBusy, match="Mpx"):
+        worker.submit(big)
+    small = big[:4, :2]
+    worker.submit(small)  # fits in what is left
+    assert worker.stats()["rejected"] == 1 and worker.stats()["queued"] == 2
+    worker.stop()  # cancelled jobs give their pixels back
+    assert first.cancelled() and worker.stats()["queued_mpx"] == 0
+    huge_alone = EngineWorker(recognizer, max_pixels=1)
+    with huge_alone:
+        assert huge_alone.submit(big).result(60).results[0].plate == "m5xsx"
+        assert huge_alone.submit(big).result(60) is not None  # the first is done: room again
