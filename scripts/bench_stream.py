@@ -72,6 +72,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     import yaml
 
     from engine import Recognizer
+    from stream.cli import default_threads
     from stream.config import load_config
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
@@ -87,7 +88,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         cfg_path = Path(tmp) / "bench.yaml"
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
-        worker = EngineWorker(Recognizer.from_models_dir(None, threads=args.threads),
+        threads = args.threads or default_threads(args.workers)
+        worker = EngineWorker(Recognizer.from_models_dir(None, threads=threads),
                               workers=args.workers)
         worker.start()
         pipeline = Pipeline(cfg, worker)
@@ -133,7 +135,8 @@ def main() -> int:
     p.add_argument("--sample", type=int, default=2, help="analyse every Nth frame (Stream's "
                    "default is 2)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
-    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ONNX Runtime threads per run (default: cores / workers, as `run`)")
     p.add_argument("--workers", type=int, default=2, help="engine worker threads")
     p.add_argument("--video", type=Path, help="source video (default: evaldata cars.mp4)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_stream.json")
@@ -150,8 +153,9 @@ def main() -> int:
     for n in (int(x) for x in args.cameras.split(",")):
         cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
                "--duration", str(args.duration), "--warmup", str(args.warmup),
-               "--sample", str(args.sample), "--threads", str(args.threads),
-               "--workers", str(args.workers)]
+               "--sample", str(args.sample), "--workers", str(args.workers)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
         if args.no_motion:
             cmd.append("--no-motion")
         out = subprocess.run(cmd, capture_output=True, text=True)
@@ -175,7 +179,7 @@ def main() -> int:
     print(f"largest N in real time: {best}")
     report = {
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
-        "motion_gate": not args.no_motion, "threads": args.threads,
+        "motion_gate": not args.no_motion, "threads": args.threads or "cores / workers",
         "workers": args.workers,
         "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),
         "python": platform.python_version(), "results": rows, "largest_realtime_n": best,
