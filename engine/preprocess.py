@@ -27,8 +27,12 @@ class Letterbox:
         return out
 
 
+# The grey both detectors were trained to see around a letterboxed image.
+PAD_VALUE = 114
+
+
 def letterbox(
-    bgr: np.ndarray, size: int, *, centered: bool, pad_value: int = 114
+    bgr: np.ndarray, size: int, *, centered: bool, pad_value: int = PAD_VALUE
 ) -> tuple[np.ndarray, Letterbox]:
     """Resize ``bgr`` to fit a ``size``×``size`` canvas keeping aspect ratio.
 

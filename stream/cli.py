@@ -50,13 +50,10 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def add_worker_arg(p: argparse.ArgumentParser) -> None:
     """For commands that serve many images at once through an EngineWorker."""
+    from stream.engine_worker import DEFAULT_WORKERS
+
     p.add_argument("--workers", type=positive_int, default=None,
                    help=f"engine threads running images in parallel (default {DEFAULT_WORKERS})")
-
-
-# Two engine threads overlap one image's Python work (crops, NMS, decoding) with another's
-# model runs: +10-15 % analysed fps on 2 cores (scripts/bench_stream.py).
-DEFAULT_WORKERS = 2
 
 
 def default_threads(workers: int = 1) -> int:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from engine import EngineConfig, parse_regions
 from engine.errors import EngineConfigError
+from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
 from stream.sinks.paths import check_template
 from stream.yamlconf import ConfigError, Node, build, compose_file, fail
@@ -46,7 +47,7 @@ class EngineSection:
     threads: int | None = field(default=None, metadata={
         "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
                                     "workers)"})
-    workers: int = field(default=2, metadata={"ge": 1, "le": 16,
+    workers: int = field(default=DEFAULT_WORKERS, metadata={"ge": 1, "le": 16,
                                               "help": "engine threads running frames in parallel"})
     models_dir: str | None = field(default=None, metadata={"help": "models directory"})
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})

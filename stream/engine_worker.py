@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 # the largest images the decoder accepts (engine.imageio.MAX_PIXELS, 60 Mpx).
 DEFAULT_MAX_PIXELS = 200_000_000
 
+# What the CLI and configs run: two engine threads overlap one image's Python work (crops,
+# NMS, decoding) with another's model runs, +10-15 % analysed fps on 2 cores
+# (scripts/bench_stream.py).
+DEFAULT_WORKERS = 2
+
 
 class EngineBusy(Exception):
     """The inference queue is full: the caller should drop the frame or answer 429."""
@@ -39,6 +44,10 @@ class _Job:
     image: np.ndarray
     key: tuple[tuple[str, ...], bool, EngineConfig]
     future: Future[Recognition] = field(default_factory=Future)
+
+    @property
+    def pixels(self) -> int:
+        return int(self.image.shape[0]) * int(self.image.shape[1])
 
 
 class EngineWorker:
@@ -135,9 +144,8 @@ class EngineWorker:
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
         job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config)))
-        pixels = int(image.shape[0]) * int(image.shape[1])
         with self._lock:
-            if self._jobs and self._pixels + pixels > self.max_pixels:
+            if self._jobs and self._pixels + job.pixels > self.max_pixels:
                 self._stats["rejected"] += 1
                 raise EngineBusy(f"inference queue is full ({self._pixels // 1_000_000} Mpx of "
                                  f"images waiting)")
@@ -147,7 +155,7 @@ class EngineWorker:
                 self._stats["rejected"] += 1
                 raise EngineBusy(
                     f"inference queue is full ({self._queue.maxsize} waiting)") from None
-            self._pixels += pixels
+            self._pixels += job.pixels
             self._jobs += 1
         return job.future
 
@@ -155,7 +163,7 @@ class EngineWorker:
         """Give back the budget of jobs about to be answered, before their futures are set,
         so a caller that got its result can submit again at once."""
         with self._lock:
-            self._pixels -= sum(j.image.shape[0] * j.image.shape[1] for j in jobs)
+            self._pixels -= sum(j.pixels for j in jobs)
             self._jobs -= len(jobs)
 
     def stats(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from stream.cli import add_engine_args, add_worker_arg, build_recognizer, default_threads
+from stream.cli import add_engine_args, add_worker_arg, build_recognizer
 from stream.config import StreamConfig, load_config
 
 __all__ = ["register"]
@@ -56,11 +56,10 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
         return str(path if path.is_absolute() else Path(cfg.source).parent / path)
 
     e = cfg.engine
-    workers = args.workers or e.workers
     return argparse.Namespace(
-        workers=workers,
+        workers=args.workers or e.workers,
         models_dir=args.models_dir or near_config(e.models_dir),
-        threads=args.threads or e.threads or default_threads(workers),
+        threads=args.threads or e.threads,  # None: build_recognizer's cores / workers
         backend=args.backend or (e.backend if e.backend != "auto" else None),
         engines_dir=args.engines_dir or near_config(e.engines_dir),
     )
@@ -93,11 +92,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"platestream: server: the HTTP server is not available ({exc}); "
                   "remove the 'server:' section or set 'enabled: false'", file=sys.stderr)
             return 2
-    recognizer = build_recognizer(_engine_args(args, cfg))
-    worker = EngineWorker(recognizer, max_queue=cfg.engine.max_queue,
+    engine_args = _engine_args(args, cfg)
+    worker = EngineWorker(build_recognizer(engine_args), max_queue=cfg.engine.max_queue,
                           max_batch=cfg.engine.max_batch,
                           batch_window_ms=cfg.engine.batch_window_ms,
-                          workers=args.workers or cfg.engine.workers)
+                          workers=engine_args.workers)
     stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
     pipeline = Pipeline(cfg, worker, on_event=printer)

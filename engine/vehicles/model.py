@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.backends import Backend
+from engine.preprocess import PAD_VALUE
 from engine.types import Detections
 from engine.vehicles import process
 
@@ -73,7 +74,7 @@ def recheck_closeup_trucks(
         return dets
     big_h, big_w = int(h * ZOOM_OUT), int(w * ZOOM_OUT)
     y0, x0 = (big_h - h) // 2, (big_w - w) // 2
-    canvas = np.full((big_h, big_w, 3), 114, np.uint8)  # the letterbox grey
+    canvas = np.full((big_h, big_w, 3), PAD_VALUE, np.uint8)
     canvas[y0 : y0 + h, x0 : x0 + w] = bgr
     far = detect(canvas, threshold)
     cars = far.xyxy[far.class_id == _CAR] - np.array([x0, y0, x0, y0], np.float32)

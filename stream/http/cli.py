@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from stream.cli import add_engine_args, add_worker_arg
+    from stream.engine_worker import DEFAULT_WORKERS
 
     p = subparsers.add_parser(
         "serve", help="serve the Snapshot API (POST /v1/plate-reader/) over HTTP",
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
     add_engine_args(p)
     add_worker_arg(p)
-    p.set_defaults(func=_cmd_serve)
+    p.set_defaults(func=_cmd_serve, workers=DEFAULT_WORKERS)
 
 
 _OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
@@ -98,7 +99,7 @@ class SettingsError(Exception):
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
-    from stream.cli import DEFAULT_WORKERS, build_recognizer
+    from stream.cli import build_recognizer
     from stream.engine_worker import EngineWorker
     from stream.http.server import run_server
 
@@ -107,7 +108,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except (SettingsError, EngineError) as exc:
         print(f"platestream: {exc}", file=sys.stderr)
         return 2
-    args.workers = args.workers or DEFAULT_WORKERS
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
