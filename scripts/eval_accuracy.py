@@ -178,11 +178,17 @@ def _row(s, t: list[float], e: list[float]) -> dict:
     }
 
 
-def eval_crops(rec: Recognizer, data: Path, limit: int | None) -> dict:
+def load_crops(data: Path) -> list[tuple[dict, np.ndarray]]:
+    """``crops.jsonl`` rows with their decoded images (read once for both crop evals)."""
     rows = [json.loads(line) for line in open(data / "crops.jsonl")]
-    if limit:
-        rows = rows[:limit]
-    crops = [read_image_file(str(data / r["image"])) for r in rows]
+    return [(r, read_image_file(str(data / r["image"]))) for r in rows]
+
+
+def eval_crops(rec: Recognizer, labelled: list[tuple[dict, np.ndarray]],
+               limit: int | None) -> dict:
+    labelled = labelled[: limit or None]
+    rows = [r for r, _ in labelled]
+    crops = [c for _, c in labelled]
     reads = rec.ocr.read([crop_plate(c, np.array([0, 0, c.shape[1], c.shape[0]])) for c in crops])
     exact = with_state = 0
     for read, row in zip(reads, rows, strict=True):
@@ -214,12 +220,13 @@ def two_line_plate(crop: np.ndarray, text: str) -> np.ndarray:
     return np.vstack(rows)
 
 
-def eval_two_line(rec: Recognizer, data: Path, limit: int | None) -> dict:
+def eval_two_line(rec: Recognizer, labelled: list[tuple[dict, np.ndarray]],
+                  limit: int | None) -> dict:
     """Two-line plates made from the US crops: the OCR on the whole crop (as before) and
     with the rows read apart (what the recognizer does for square boxes), and its cost."""
-    rows = [json.loads(line) for line in open(data / "crops.jsonl")]
-    rows = [r for r in rows if len(r["text"]) >= 5][: limit or None]
-    plates = [two_line_plate(read_image_file(str(data / r["image"])), r["text"]) for r in rows]
+    labelled = [(r, c) for r, c in labelled if len(r["text"]) >= 5][: limit or None]
+    rows = [r for r, _ in labelled]
+    plates = [two_line_plate(c, r["text"]) for r, c in labelled]
     t0 = time.perf_counter()
     whole = [rec.ocr.read([p])[0] for p in plates]
     t1 = time.perf_counter()
@@ -321,10 +328,11 @@ def main() -> int:
     old = json.loads(args.compare.read_text()) if args.compare else None
     rec = Recognizer.from_models_dir(args.models_dir, threads=args.threads)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
+    crops = load_crops(args.data)
     report = {
         "endtoend": eval_endtoend(rec, args.data, not args.no_region_hint, args.limit),
-        "crops": eval_crops(rec, args.data, args.limit),
-        "two_line": eval_two_line(rec, args.data, args.limit),
+        "crops": eval_crops(rec, crops, args.limit),
+        "two_line": eval_two_line(rec, crops, args.limit),
         "vehicle_types": eval_vehicle_types(rec, args.data),
         "threads": args.threads,
         "backend": rec.backend_name,
