@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -66,6 +67,11 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "vn": ("NNLNNNNN", "NNLNNNN", "NNLLNNNNN"),
 }
 
+# A reading that fits a requested region's format replaces the unconstrained one when it is
+# at least this fraction as probable (a vanity plate that fits nothing keeps its own read).
+FORMAT_MIN_RATIO = 0.02
+
+
 @dataclass(frozen=True, slots=True)
 class FormatRead:
     """The best reading under one region's formats."""
@@ -75,11 +81,16 @@ class FormatRead:
     region: str
     format: str
 
+    def beats(self, unconstrained_score: float) -> bool:
+        """Whether this reading should replace the OCR's own (see FORMAT_MIN_RATIO)."""
+        return self.score >= unconstrained_score * FORMAT_MIN_RATIO
+
 
 def formats_for(region: str) -> tuple[str, ...]:
     return FORMATS.get(region) or FORMATS.get(region.split("-")[0], ())
 
 
+@lru_cache(maxsize=4)  # one alphabet per OCR model: built once, not per plate
 def _class_masks(alphabet: str, pad_char: str) -> dict[str, np.ndarray]:
     digit = np.array([c.isdigit() for c in alphabet])
     letter = np.array([c.isalpha() for c in alphabet])
@@ -99,22 +110,21 @@ def read_with_formats(
         The best fitting text and its probability (product over all slots), or None when no
         requested region has formats.
     """
-    masks = _class_masks(alphabet, pad_char)
     slots = probs.shape[0]
+    fitting = [(r, f) for r in regions for f in formats_for(r) if len(f) <= slots]
+    if not fitting:  # most plates: no hint, or a region without formats
+        return None
     # best symbol and its probability for every slot and class, computed once
     best = {}
-    for cls, mask in masks.items():
+    for cls, mask in _class_masks(alphabet, pad_char).items():
         masked = np.where(mask, probs, -1.0)
         idx = masked.argmax(1)
         best[cls] = (idx, masked[np.arange(slots), idx])
     result: FormatRead | None = None
-    for region in regions:
-        for fmt in formats_for(region):
-            if len(fmt) > slots:
-                continue
-            classes = fmt + "_" * (slots - len(fmt))
-            score = float(np.prod([best[c][1][i] for i, c in enumerate(classes)]))
-            if result is None or score > result.score:
-                text = "".join(alphabet[best[c][0][i]] for i, c in enumerate(fmt))
-                result = FormatRead(text, score, region, fmt)
+    for region, fmt in fitting:
+        classes = fmt + "_" * (slots - len(fmt))
+        score = float(np.prod([best[c][1][i] for i, c in enumerate(classes)]))
+        if result is None or score > result.score:
+            text = "".join(alphabet[best[c][0][i]] for i, c in enumerate(fmt))
+            result = FormatRead(text, score, region, fmt)
     return result

@@ -36,9 +36,6 @@ MIN_CANDIDATE_SCORE = 0.01  # alternatives below this are noise, not useful cand
 # over a broad plateau of 3-8% x / 15-20% y padding.
 CROP_PAD_X = 0.05
 CROP_PAD_Y = 0.15
-# A reading that fits a requested region's format replaces the unconstrained one when it is
-# at least this fraction as probable (a vanity plate that fits nothing keeps its own read).
-FORMAT_MIN_RATIO = 0.02
 
 
 def parse_regions(regions: Iterable[str]) -> tuple[str, ...]:
@@ -135,10 +132,7 @@ class Recognizer:
         ocr = open_model(models.PLATE_OCR)
         veh = VehicleDetector(open_model(models.VEHICLE_DETECTOR)) if vehicles else None
         log.info("engine: models from %s, %d threads", d, threads)
-        # an engine built for at most N images a call rejects more: OCR batches follow it
-        max_batch = getattr(ocr, "max_batch", 32)
-        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)),
-                   PlateOCR(ocr, ocr_cfg, max_batch=max_batch), veh)
+        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
 
     @property
     def backend_name(self) -> str:
@@ -220,7 +214,7 @@ class Recognizer:
         region, matches = _region(read, wanted)
         fit = read_with_formats(read.probs, wanted, self.ocr.cfg.alphabet, self.ocr.cfg.pad_char)
         if fit is not None:
-            matches = fit.score >= read.score * FORMAT_MIN_RATIO
+            matches = fit.beats(read.score)
             if matches:
                 same_country = region.code.split("-")[0] == fit.region.split("-")[0]
                 rscore = region.score if same_country else fit.score / max(read.score, 1e-9)

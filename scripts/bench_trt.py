@@ -13,6 +13,7 @@ TensorRT it prints one line saying so and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -48,11 +49,7 @@ def _inputs(models_dir: Path, images: list[Path]) -> dict[str, np.ndarray]:
 
     out = {}
     for key in ("plate_detector", "vehicle_detector", "plate_ocr"):
-        xs = []
-        for x in preprocessed_inputs(key, images, models_dir):
-            xs.append(x)
-            if len(xs) == 8:
-                break
+        xs = list(itertools.islice(preprocessed_inputs(key, images, models_dir), 8))
         while len(xs) < 8:  # fewer plates than 8 in the sample: repeat them
             xs.append(xs[len(xs) % max(1, len(xs))])
         out[key] = np.concatenate(xs)
@@ -89,13 +86,11 @@ def main() -> int:
     from engine import Recognizer, models
     from engine.backends import open_backend
     from engine.backends.select import default_probes
-    from engine.ocr import PlateOCR, load_ocr_config
-    from engine.plates import PlateDetector
-    from engine.vehicles import VehicleDetector
     from trt_builder.cache import engine_path, read_meta
 
     probes = default_probes()
-    for check in (probes.gpu(), probes.tensorrt()):
+    gpu, tensorrt = probes.gpu(), probes.tensorrt()
+    for check in (gpu, tensorrt):
         if not check.ok:
             print(f"bench_trt: no TensorRT GPU here: {check.detail}", file=sys.stderr)
             return 2
@@ -120,14 +115,15 @@ def main() -> int:
     ort_kinds = [["CPUExecutionProvider"]]
     if "CUDAExecutionProvider" in ort.get_available_providers():
         ort_kinds.append(["CUDAExecutionProvider", "CPUExecutionProvider"])
-    report: dict = {"gpu": probes.gpu().detail, "tensorrt": probes.tensorrt().detail,
+    report: dict = {"gpu": gpu.detail, "tensorrt": tensorrt.detail,
                     "host": platform.node(), "cpu_threads": os.cpu_count(), "models": {}}
     for spec, path in zip(specs, onnx, strict=True):
         key = spec.key
         row = {}
-        trt = open_backend(engine_path(engines, path))
+        built = engine_path(engines, path)
+        trt = open_backend(built)
         row["tensorrt"] = _bench_backend(trt, feeds[key], args.iters)
-        meta = read_meta(engine_path(engines, path)) or {}
+        meta = read_meta(built) or {}
         row["tensorrt"]["engine"] = {"precision": meta.get("key", {}).get("precision"),
                                      "batch": meta.get("batch")}
         trt.close()
@@ -139,19 +135,11 @@ def main() -> int:
         print(f"{key}: TensorRT {row['tensorrt']['batch1']['median_ms']:.2f} ms @1, "
               f"{row['tensorrt']['batch8']['per_image_ms']:.2f} ms/img @8")
 
-    cfg = load_ocr_config(models_dir / models.PLATE_OCR_CONFIG.filename)
-
-    def recognizer(path_of) -> Recognizer:
-        return Recognizer(PlateDetector(open_backend(path_of(specs[0]))),
-                          PlateOCR(open_backend(path_of(specs[1])), cfg),
-                          VehicleDetector(open_backend(path_of(specs[2]))))
-
     frames = [cv2.imread(str(p)) for p in images[: args.images]]
     e2e = {}
-    for name, rec in (
-        ("tensorrt", recognizer(lambda s: engine_path(engines, models_dir / s.filename))),
-        ("onnxruntime:CPUExecutionProvider", recognizer(lambda s: models_dir / s.filename)),
-    ):
+    for name, backend in (("tensorrt", "tensorrt"),
+                          ("onnxruntime:CPUExecutionProvider", "onnxruntime")):
+        rec = Recognizer.from_models_dir(models_dir, backend=backend, engines_dir=engines)
         for f in frames[:3]:
             rec.recognize(f)
         t0 = time.perf_counter()

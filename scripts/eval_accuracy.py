@@ -38,7 +38,6 @@ import numpy as np  # noqa: E402
 from engine import Recognizer, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
 from engine.ocr.process import crop_plate  # noqa: E402
-from engine.recognizer import FORMAT_MIN_RATIO  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
 IOU_MATCH = 0.3  # a prediction "is" the labelled plate for text scoring (boxes run larger)
@@ -197,7 +196,7 @@ def eval_crops(rec: Recognizer, labelled: list[tuple[dict, np.ndarray]],
         # the same read guided by the crop's US state format (when we know that state's format)
         fit = read_with_formats(read.probs, (f"us-{row['state']}",), rec.ocr.cfg.alphabet,
                                 rec.ocr.cfg.pad_char)
-        text = fit.text if fit and fit.score >= read.score * FORMAT_MIN_RATIO else read.text
+        text = fit.text if fit and fit.beats(read.score) else read.text
         with_state += norm(text, row["region"]) == truth
     return {"crops": len(rows), "exact_pct": pct(exact, len(rows)),
             "exact_with_state_hint_pct": pct(with_state, len(rows))}

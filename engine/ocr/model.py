@@ -35,13 +35,14 @@ class PlateOCR:
     """Reads plate crops. The batch dimension is free, so many crops share one call.
 
     Args:
-        max_batch: crops per model call (bounds memory on long lists).
+        max_batch: crops per model call (bounds memory on long lists); never more than the
+            backend takes (a TensorRT engine is built for at most N images a call).
     """
 
     def __init__(self, backend: Backend, cfg: OcrConfig, max_batch: int = 32) -> None:
         self.backend = backend
         self.cfg = cfg
-        self.max_batch = max_batch
+        self.max_batch = min(max_batch, getattr(backend, "max_batch", max_batch))
         self._input = next(iter(backend.inputs()))
 
     def read(self, crops: list[np.ndarray], *, beam: int = 8) -> list[OcrRead]:
