@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from engine.errors import EngineConfigError
 
@@ -60,10 +60,11 @@ class EngineConfig:
         return cls(**out)
 
 
+# The allowed words of each choice key, read from its Literal annotation.
 _CHOICES = {
-    "mode": ("normal", "fast"),
-    "region": ("normal", "strict"),
-    "detection_rule": ("normal", "strict"),
+    name: get_args(hint)
+    for name, hint in get_type_hints(EngineConfig).items()
+    if get_origin(hint) is Literal
 }
 
 

@@ -139,7 +139,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _hint(spec: ModelSpec, models_dir: Path) -> str:
+def _hint(models_dir: Path) -> str:
     return f"run `platestream models fetch --models-dir {models_dir}` or set ${ENV_VAR}"
 
 
@@ -155,21 +155,24 @@ def _structure_ok(path: Path) -> bool:
         return False
 
 
+def _accepted(spec: ModelSpec, path: Path, digest: str) -> bool:
+    """The pinned bytes, or for a model whose upstream file differs, the right structure."""
+    return digest == spec.sha256 or (spec.upstream_differs and _structure_ok(path))
+
+
 def check_model(spec: ModelSpec, models_dir: Path, *, verify_hash: bool = True) -> str | None:
     """Return None when ``spec``'s file is present and good, else one line saying what is wrong."""
     path = models_dir / spec.filename
     if not path.is_file():
-        return f"model file {path} is missing ({spec.role}); {_hint(spec, models_dir)}"
+        return f"model file {path} is missing ({spec.role}); {_hint(models_dir)}"
     if not verify_hash:
         return None
     digest = sha256_file(path)
-    if digest == spec.sha256:
-        return None
-    if spec.upstream_differs and _structure_ok(path):
+    if _accepted(spec, path, digest):
         return None
     return (
         f"model file {path} is corrupt or not the expected model "
-        f"(sha256 {digest[:12]}…, expected {spec.sha256[:12]}…); {_hint(spec, models_dir)}"
+        f"(sha256 {digest[:12]}…, expected {spec.sha256[:12]}…); {_hint(models_dir)}"
     )
 
 
@@ -251,7 +254,7 @@ def fetch_models(
             dest.with_name(dest.name + ".part").unlink(missing_ok=True)
             failures.append(f"{spec.filename}: download from {url} failed: {exc}")
             continue
-        if digest != spec.sha256 and not (spec.upstream_differs and _structure_ok(dest)):
+        if not _accepted(spec, dest, digest):
             dest.unlink(missing_ok=True)
             failures.append(
                 f"{spec.filename}: sha256 mismatch from {url} (got {digest[:12]}…, "

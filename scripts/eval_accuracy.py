@@ -37,7 +37,6 @@ import numpy as np  # noqa: E402
 
 from engine import Recognizer, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
-from engine.ocr.process import crop_plate  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
 IOU_MATCH = 0.3  # a prediction "is" the labelled plate for text scoring (boxes run larger)
@@ -116,7 +115,6 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
             if best >= 0 and ious[best] >= IOU_MATCH:
                 matched.add(best)
                 read = norm(preds[best]["plate"], region)
-            if best >= 0 and ious[best] >= IOU_MATCH:
                 calib.append((preds[best]["score"], preds[best]["dscore"], read == truth, True))
             if read == truth:
                 s["exact"] += 1
@@ -188,7 +186,7 @@ def eval_crops(rec: Recognizer, labelled: list[tuple[dict, np.ndarray]],
     labelled = labelled[: limit or None]
     rows = [r for r, _ in labelled]
     crops = [c for _, c in labelled]
-    reads = rec.ocr.read([crop_plate(c, np.array([0, 0, c.shape[1], c.shape[0]])) for c in crops])
+    reads = rec.ocr.read(crops)  # the crops are the plates already
     exact = with_state = 0
     for read, row in zip(reads, rows, strict=True):
         truth = norm(row["text"], row["region"])

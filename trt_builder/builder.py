@@ -17,7 +17,7 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,7 +91,6 @@ class BuildResult:
     engine: Path
     status: Literal["built", "cached"]
     detail: str
-    extra: dict = field(default_factory=dict)
 
     def line(self) -> str:
         return f"{self.model}: {self.status} {self.engine} ({self.detail})"
@@ -208,10 +207,7 @@ def _samples(role: calibrator.Role, opts: BuildOptions, calib: list[Path]) -> li
             return got
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (480, 640, 3), np.uint8) for _ in range(VERIFY_SAMPLES)]
-    if role == "plate_detector":
-        from engine.plates.process import preprocess
-    else:
-        from engine.vehicles.process import preprocess
+    preprocess = calibrator.detector_preprocess(role)
     return [preprocess(f)[0] for f in frames]
 
 
@@ -297,10 +293,10 @@ def _build_one(p: Planned, opts: BuildOptions, calib: list[Path]) -> BuildResult
     tmp = p.engine.with_name(p.engine.name + ".part")
     tmp.write_bytes(bytes(serialized))
     os.replace(tmp, p.engine)
-    extra = {"model": p.onnx.name, "batch": batch_note, "profile_max_batch": max_batch}
-    write_meta(p.engine, p.key, extra)
+    write_meta(p.engine, p.key,
+               {"model": p.onnx.name, "batch": batch_note, "profile_max_batch": max_batch})
     detail = f"{opts.precision}, {batch_note}"
-    return BuildResult(p.target.spec.key, p.engine, "built", detail, extra)
+    return BuildResult(p.target.spec.key, p.engine, "built", detail)
 
 
 def _int8(trt: Any, builder: Any, config: Any, network: Any, p: Planned, opts: BuildOptions,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,20 +66,23 @@ def preprocessed_inputs(
     role: Role, paths: Sequence[Path], models_dir: Path
 ) -> Iterator[np.ndarray]:
     """One model input per image (detectors) or per plate found (OCR), batch dim 1 each."""
+    if role == "plate_ocr":
+        yield from _ocr_inputs(paths, models_dir)
+        return
+    preprocess = detector_preprocess(role)
+    for img in _read(paths):
+        yield preprocess(img)[0]
+
+
+def detector_preprocess(role: Role) -> Callable[[np.ndarray], tuple[np.ndarray, Any]]:
+    """The engine's own preprocessing for a detector role (frame -> (input, letterbox))."""
     if role == "plate_detector":
         from engine.plates.process import preprocess
-
-        for img in _read(paths):
-            yield preprocess(img)[0]
     elif role == "vehicle_detector":
-        from engine.vehicles.process import preprocess as vpreprocess
-
-        for img in _read(paths):
-            yield vpreprocess(img)[0]
-    elif role == "plate_ocr":
-        yield from _ocr_inputs(paths, models_dir)
+        from engine.vehicles.process import preprocess
     else:
         raise BuildError(f"calibration: unknown model role {role!r}")
+    return preprocess
 
 
 def _ocr_inputs(paths: Sequence[Path], models_dir: Path) -> Iterator[np.ndarray]:
