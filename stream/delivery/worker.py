@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stream.backoff import Backoff
 from stream.delivery.spool import Item, Spool
 
 __all__ = ["DeliveryError", "DeliveryWorker"]
@@ -41,19 +42,16 @@ class DeliveryWorker(threading.Thread):
         max_attempts: int | None = None,
         poll_s: float = 0.5,
     ) -> None:
-        if backoff_initial <= 0 or backoff_max < backoff_initial:
-            raise ValueError(
-                f"deliver:{output}: need 0 < backoff_initial <= backoff_max, "
-                f"got {backoff_initial}, {backoff_max}"
-            )
+        try:
+            self._backoff = Backoff(backoff_initial, backoff_max)
+        except ValueError as exc:
+            raise ValueError(f"deliver:{output}: {exc}") from None
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"deliver:{output}: max_attempts must be >= 1, got {max_attempts}")
         super().__init__(name=f"deliver:{output}", daemon=True)
         self.spool = spool
         self.output = output
         self.send = send
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.max_attempts = max_attempts
         self.poll_s = poll_s
         self._stop_event = threading.Event()
@@ -84,24 +82,19 @@ class DeliveryWorker(threading.Thread):
             "last_error": self._last_error,
         }
 
-    def _delay(self, attempts: int) -> float:
-        return min(self.backoff_max, self.backoff_initial * 2 ** min(attempts, 30))
-
     def run(self) -> None:
         last_purge = 0.0
-        failures_in_row = 0
         while not self._stop_event.is_set():
             items = self.spool.due(self.output)
             for item in items:
                 if self._stop_event.is_set():
                     return
                 if self._deliver(item):
-                    failures_in_row = 0
+                    self._backoff.reset()
                     continue
                 # The receiver is likely down: back off as a whole instead of trying every
                 # pending row against it; rows stay in order and are retried first.
-                failures_in_row += 1
-                self._stop_event.wait(self._delay(failures_in_row - 1))
+                self._stop_event.wait(self._backoff.next())
                 break
             if time.monotonic() - last_purge > 60:
                 self.spool.purge_delivered()

@@ -1,6 +1,6 @@
 """Video sources: one decoding thread per camera feeding a latest-wins frame slot."""
 
-from stream.sources.backoff import Backoff
+from stream.backoff import Backoff
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.sources.reader import CameraReader, ReaderStats
 

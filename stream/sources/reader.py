@@ -16,8 +16,8 @@ from typing import Any
 
 import av
 
+from stream.backoff import Backoff
 from stream.config import CameraConfig
-from stream.sources.backoff import Backoff
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 
 __all__ = ["CameraReader", "ReaderStats", "analysis_size"]

@@ -1,4 +1,4 @@
-"""Capped exponential backoff for reconnects."""
+"""Capped exponential backoff: camera reconnects and delivery retries."""
 
 from __future__ import annotations
 
