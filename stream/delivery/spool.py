@@ -36,6 +36,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (output, state, next_at, id);
 
 # Delivered rows are kept this long (for counts and debugging), then purged.
 KEEP_DELIVERED_S = 3600.0
+PURGE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._last_purge = 0.0  # monotonic; shared by every delivery thread on this spool
 
     def put(
         self,
@@ -109,6 +111,16 @@ class Spool:
                 "state = ? WHERE id = ?",
                 (error[:500], next_at, state, item_id),
             )
+
+    def purge_if_due(self) -> None:
+        """``purge_delivered`` at most once a minute, however many outputs share the spool
+        (the DELETE scans the table)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_purge <= PURGE_EVERY_S:
+                return
+            self._last_purge = now
+        self.purge_delivered()
 
     def purge_delivered(self, older_than_s: float = KEEP_DELIVERED_S) -> int:
         with self._lock, self._db:

@@ -83,7 +83,6 @@ class DeliveryWorker(threading.Thread):
         }
 
     def run(self) -> None:
-        last_purge = 0.0
         while not self._stop_event.is_set():
             items = self.spool.due(self.output)
             for item in items:
@@ -96,9 +95,7 @@ class DeliveryWorker(threading.Thread):
                 # pending row against it; rows stay in order and are retried first.
                 self._stop_event.wait(self._backoff.next())
                 break
-            if time.monotonic() - last_purge > 60:
-                self.spool.purge_delivered()
-                last_purge = time.monotonic()
+            self.spool.purge_if_due()
             if not items:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
