@@ -25,7 +25,7 @@ from engine.errors import EngineConfigError
 from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
 from stream.sinks.paths import check_template
-from stream.yamlconf import ConfigError, Node, build, compose_file, fail
+from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
 __all__ = [
     "ConfigError", "EngineSection", "CameraConfig", "OutputConfig", "StreamConfig",
@@ -168,22 +168,11 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) ->
     if not isinstance(root.value, dict):
         fail(root, (), "expected a mapping with 'cameras:' at the top of the file")
     top = root.value
-    for key, node in top.items():
-        if key not in _TOP_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(key, _TOP_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            fail(node, (key,), f"unknown key{hint}; known keys: {', '.join(_TOP_KEYS)}")
+    check_keys(top, list(_TOP_KEYS), ())
     engine = build(EngineSection, top["engine"], ("engine",)) if "engine" in top else None
     server = ServerSettings(enabled=False)
     if "server" in top:
-        try:
-            server = build(ServerSettings, top["server"], ("server",))
-        except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            fail(top["server"], (), str(exc))
+        server = build(ServerSettings, top["server"], ("server",))
     outputs = _outputs(top.get("outputs"))
     defaults = top.get("defaults")
     if defaults is not None and not isinstance(defaults.value, dict):

@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,8 +47,8 @@ class Node:
         return self.value
 
 
-def fail(node: Node | None, path: Path_, message: str, source: str = "") -> typing.NoReturn:
-    where = f"{node.source}:{node.line}: " if node else (f"{source}: " if source else "")
+def fail(node: Node, path: Path_, message: str) -> typing.NoReturn:
+    where = f"{node.source}:{node.line}: "
     key = ".".join(path)
     raise ConfigError(f"{where}{key + ': ' if key else ''}{message}")
 
@@ -188,23 +187,25 @@ def build(cls: type, node: Node, path: Path_ = (),
     known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in fixed}
     merged = dict(defaults or {})
     merged.update(node.value)
-    for key, child in merged.items():
-        if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            fail(child, (*path, key), f"unknown key{hint}; known keys: {', '.join(known)}")
+    check_keys(merged, list(known), path)
     kwargs = dict(fixed)
     for name, f in known.items():
         if name in merged:
             kwargs[name] = _value(merged[name], hints[name], (*path, name), f.metadata)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             fail(node, (*path, name), "required key is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a rule the dataclass checks itself (bounds, URLs...)
+        fail(node, (), str(exc))
 
 
-def check(cond: bool, node: Node | None, path: Path_, message: str) -> None:
-    if not cond:
-        fail(node, path, message)
-
-
-Checker = Callable[[Any], None]
+def check_keys(mapping: dict[str, Node], known: list[str], path: Path_) -> None:
+    """Fail on the first key of ``mapping`` not in ``known``, suggesting the closest one."""
+    for key, child in mapping.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            fail(child, (*path, key), f"unknown key{hint}; known keys: {', '.join(known)}")

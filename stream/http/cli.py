@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import logging
 import sys
 from pathlib import Path
@@ -57,8 +56,6 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     if args.config:
         base = _load_config_server(args.config)
     changes = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
-    if "webhooks" in changes:
-        changes["webhooks"] = tuple(changes["webhooks"])
     try:
         return dataclasses.replace(base, **changes)
     except ValueError as exc:
@@ -68,14 +65,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 def _load_config_server(path: str) -> ServerSettings:
     """The ``server:`` section of a stream config (checked whole by ``stream.config``), or of a
     file holding only ``server:`` (the stream loader would ask for cameras)."""
-    try:
-        config = importlib.import_module("stream.config")
-        yamlconf = importlib.import_module("stream.yamlconf")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("stream.config", "stream.yamlconf"):
-            raise
-        raise SettingsError("serve --config: config files are not supported by this build "
-                            f"({exc.name} is missing); use the command-line options") from None
+    from stream import config, yamlconf
+
     try:
         root = yamlconf.compose_file(Path(path))
         top = root.value if isinstance(root.value, dict) else {}
@@ -83,12 +74,7 @@ def _load_config_server(path: str) -> ServerSettings:
             return config.load_config(path).server
         if "server" not in top:
             yamlconf.fail(root, (), "no 'server:' section")
-        try:
-            return yamlconf.build(ServerSettings, top["server"], ("server",))
-        except ValueError as exc:  # a bound checked by ServerSettings itself
-            if isinstance(exc, yamlconf.ConfigError):
-                raise
-            yamlconf.fail(top["server"], (), str(exc))
+        return yamlconf.build(ServerSettings, top["server"], ("server",))
     except yamlconf.ConfigError as exc:  # names the file line and the key; one line
         raise SettingsError(str(exc)) from None
 
