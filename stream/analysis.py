@@ -107,7 +107,7 @@ class CameraAnalyzer(threading.Thread):
     def _recognize(self, frame: Frame) -> Recognition | None:
         cam = self.cam
         try:
-            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.config)
+            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config)
         except EngineBusy:
             self.stats.engine_busy += 1
             return None

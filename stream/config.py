@@ -13,6 +13,7 @@ Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_di
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import zoneinfo
@@ -85,6 +86,11 @@ class CameraConfig:
     @property
     def live(self) -> bool:
         return is_live_url(self.url)
+
+    @functools.cached_property
+    def engine_config(self) -> EngineConfig:
+        """``config`` parsed once (it was checked when the file was loaded), not per frame."""
+        return EngineConfig.parse(self.config)
 
     @property
     def safe_url(self) -> str:
