@@ -18,7 +18,7 @@ from typing import Any
 from stream import metrics
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig, OutputConfig, StreamConfig
-from stream.delivery import DeliveryWorker, Spool, WebhookSender
+from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
 from stream.events import PlateEvent, event_image, webhook_payload
 from stream.sinks import CsvSink, ImageSink, JsonlSink
@@ -84,7 +84,6 @@ class Pipeline:
         self.on_event = on_event
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
-        self.senders: dict[str, Callable[..., None]] = {}
         self.deliveries: dict[str, DeliveryWorker] = {}
         self.cameras: dict[str, _Camera] = {}
         self._started = False
@@ -95,9 +94,8 @@ class Pipeline:
         self._started = True
         self.spool = Spool(self.cfg.spool_path)
         for name, o in self.cfg.outputs.items():
-            self.senders[name] = make_sender(o, self.base)
-            d = DeliveryWorker(self.spool, name, self.senders[name], backoff_max=o.backoff_max,
-                               max_attempts=o.max_attempts)
+            d = DeliveryWorker(self.spool, name, make_sender(o, self.base),
+                               backoff_max=o.backoff_max, max_attempts=o.max_attempts)
             self.deliveries[name] = d
             d.start()
         for name, cam in self.cfg.cameras.items():
@@ -122,14 +120,7 @@ class Pipeline:
             c.reader.stop()
         for c in self.cameras.values():
             c.analyzer.stop(timeout)
-        for d in self.deliveries.values():
-            d.stop(timeout)
-        for s in self.senders.values():
-            close = getattr(s, "close", None)
-            if close is not None:
-                close()
-        if self.spool is not None:
-            self.spool.close()
+        stop_workers(list(self.deliveries.values()), self.spool, timeout)
         metrics.untrack(self)
 
     def __enter__(self) -> Pipeline:

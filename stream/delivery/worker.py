@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stream.backoff import Backoff
 from stream.delivery.spool import Item, Spool
 
-__all__ = ["DeliveryError", "DeliveryWorker"]
+__all__ = ["DeliveryError", "DeliveryWorker", "stop_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +117,22 @@ class DeliveryWorker(threading.Thread):
         self.spool.ack(item.id)
         self._delivered += 1
         return True
+
+
+def stop_workers(workers: Sequence[DeliveryWorker], spool: Spool | None,
+                 timeout: float = 10.0) -> None:
+    """Stop delivery threads, then close what they used: each one's sender (when it has a
+    ``close``) once its thread has exited, and the spool once none is left running (a thread
+    that did not exit in time may still use both)."""
+    for worker in workers:
+        worker.stop(timeout)
+    alive = False
+    for worker in workers:
+        if worker.is_alive():
+            alive = True
+            continue
+        close = getattr(worker.send, "close", None)
+        if close is not None:
+            close()
+    if spool is not None and not alive:
+        spool.close()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender
+from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender, stop_workers
 
 __all__ = ["SnapshotWebhooks", "EVENT"]
 
@@ -35,6 +35,9 @@ class _HookSend:
         body = {"hook": self.hook, "data": item.payload["data"]}
         self.sender(dataclasses.replace(item, payload=body))
 
+    def close(self) -> None:
+        self.sender.close()
+
 
 class SnapshotWebhooks:
     """One spool file and one DeliveryWorker per target.
@@ -56,7 +59,7 @@ class SnapshotWebhooks:
                       "backoff_max": backoff_max}
         self._timeout = timeout
         self._spool: Spool | None = None
-        self._workers: list[tuple[str, DeliveryWorker, _HookSend]] = []
+        self._workers: list[tuple[str, DeliveryWorker]] = []
 
     @staticmethod
     def output_name(target: str) -> str:
@@ -69,19 +72,19 @@ class SnapshotWebhooks:
             return
         self._spool = Spool(self.spool_path)
         for i, target in enumerate(self.targets, start=1):
-            send = _HookSend(target, i, self._timeout)
-            worker = DeliveryWorker(self._spool, self.output_name(target), send, **self._opts)
+            worker = DeliveryWorker(self._spool, self.output_name(target),
+                                    _HookSend(target, i, self._timeout), **self._opts)
             worker.start()
-            self._workers.append((target, worker, send))
+            self._workers.append((target, worker))
         log.info("webhooks: %d target(s), spool %s", len(self.targets), self.spool_path)
 
     def enqueue(self, result: dict[str, Any]) -> None:
         """Spool one result for every target (committed when this returns; blocking)."""
         if self._spool is None:
             return
-        outputs = [self.output_name(t) for t, _, _ in self._workers]
+        outputs = [self.output_name(t) for t, _ in self._workers]
         self._spool.put(outputs, uuid.uuid4().hex, {"data": result})
-        for _, worker, _ in self._workers:
+        for _, worker in self._workers:
             worker.notify()
 
     def info(self) -> list[dict[str, Any]]:
@@ -90,7 +93,7 @@ class SnapshotWebhooks:
             return [{"id": i, "target": t, "event": EVENT}
                     for i, t in enumerate(self.targets, start=1)]
         out = []
-        for i, (target, worker, _) in enumerate(self._workers, start=1):
+        for i, (target, worker) in enumerate(self._workers, start=1):
             stats = worker.stats()
             out.append({"id": i, "target": target, "event": EVENT, "pending": stats["pending"],
                         "failed": stats["failed"], "delivered": stats["delivered"],
@@ -98,13 +101,6 @@ class SnapshotWebhooks:
         return out
 
     def stop(self, timeout: float = 10.0) -> None:
-        for _, worker, _ in self._workers:
-            worker.stop(timeout)
-        alive = [w.name for _, w, _ in self._workers if w.is_alive()]
-        for _, worker, send in self._workers:
-            if not worker.is_alive():
-                send.sender.close()
+        stop_workers([w for _, w in self._workers], self._spool, timeout)
         self._workers = []
-        if self._spool is not None and not alive:  # a live thread may still use the spool
-            self._spool.close()
         self._spool = None
