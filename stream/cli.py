@@ -61,20 +61,15 @@ def default_threads(workers: int = 1) -> int:
     return max(1, (os.cpu_count() or 2) // max(1, workers))
 
 
-def build_recognizer(
-    args: argparse.Namespace, *, vehicles: bool = True, backend: str | None = None,
-    threads: int | None = None,
-):
-    """The Recognizer the command-line arguments ask for (config values as fallbacks)."""
+def build_recognizer(args: argparse.Namespace):
+    """The Recognizer that ``args`` (add_engine_args, optionally ``workers``) ask for."""
     from engine import Recognizer
 
     return Recognizer.from_models_dir(
         args.models_dir,
-        threads=getattr(args, "threads", None) or threads
-        or default_threads(getattr(args, "workers", None) or 1),
-        vehicles=vehicles,
-        backend=getattr(args, "backend", None) or backend,
-        engines_dir=getattr(args, "engines_dir", None),
+        threads=args.threads or default_threads(getattr(args, "workers", None) or 1),
+        backend=args.backend,
+        engines_dir=args.engines_dir,
     )
 
 

@@ -112,15 +112,19 @@ class OutputConfig:
 
     @property
     def image_kind(self) -> ImageKind:
-        if self.image is not None:
-            return self.image
-        return "vehicle" if self.type in ("webhook", "images") else "none"
+        """The image this output carries: files (csv, jsonl) none, others ``image``."""
+        if self.type not in ("webhook", "images"):
+            return "none"
+        return self.image if self.image is not None else "vehicle"
+
+    @property
+    def header_lines(self) -> tuple[str, ...]:
+        return (self.header,) if isinstance(self.header, str) else (self.header or ())
 
     @property
     def headers(self) -> dict[str, str]:
-        raw = (self.header,) if isinstance(self.header, str) else (self.header or ())
         out = {}
-        for h in raw:
+        for h in self.header_lines:
             name, _, value = h.partition(":")
             out[name.strip()] = value.strip()
         return out
@@ -226,7 +230,7 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
         if o.type == "webhook" and not str(o.url).startswith(("http://", "https://")):
             fail(n.value["url"], (*path, "url"),
                  f"expected an http:// or https:// URL, got {o.url!r}")
-        for h in (o.header,) if isinstance(o.header, str) else (o.header or ()):
+        for h in o.header_lines:
             if ":" not in h or not h.partition(":")[0].strip():
                 fail(n.value["header"], (*path, "header"), f"expected 'Name: value', got {h!r}")
         if o.type == "images" and o.image_kind == "none":

@@ -57,6 +57,11 @@ def iso_utc(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def event_time(data: dict[str, Any]) -> datetime:
+    """An event's ``timestamp`` (written by ``iso_utc``) back as an aware datetime."""
+    return datetime.fromisoformat(str(data["timestamp"]))  # Python >= 3.11 reads the "Z"
+
+
 def _local(dt: datetime, tz: str) -> str:
     if tz == "UTC":
         return iso_utc(dt)
@@ -111,7 +116,7 @@ def _cell(v: Any) -> str:
 
 def csv_row(data: dict[str, Any], result: dict[str, Any]) -> list[str]:
     """One CSV row in Stream's plate-mode format (cells are Python reprs, as Stream writes)."""
-    ts = datetime.fromisoformat(str(data["timestamp"]).replace("Z", "+00:00"))
+    ts = event_time(data)
     return [
         ts.isoformat(sep=" ", timespec="microseconds"),
         result["plate"],

@@ -35,8 +35,7 @@ def make_sender(o: OutputConfig, base: Path) -> Callable[..., None]:
     if o.type == "jsonl":
         return JsonlSink(str(o.file), base)
     if o.type == "images":
-        folder = Path(str(o.dir)).expanduser()
-        return ImageSink(folder if folder.is_absolute() else base / folder)
+        return ImageSink(base / Path(str(o.dir)).expanduser())  # an absolute dir stays as is
     return WebhookSender(str(o.url), headers=o.headers, timeout=o.request_timeout,
                          multipart=o.image_kind != "none")
 
@@ -65,6 +64,8 @@ class _Camera:
             "last_error": r.last_error or a.last_error,
             "events": a.events,
             "repeats_suppressed": a.repeats,
+            "tracks_below_min_score": a.low_score,
+            "analysis_errors": a.errors,
         }
 
 
@@ -139,7 +140,7 @@ class Pipeline:
         for name in cam.outputs:
             o = self.cfg.outputs[name]
             key = (f"webhook:{name}" if o.type == "webhook" else "data",
-                   o.image_kind if o.type in ("webhook", "images") else "none")
+                   o.image_kind)
             groups.setdefault(key, []).append(name)
         for (kind, image_kind), names in groups.items():
             if image_kind not in images:

@@ -62,11 +62,11 @@ async def error_middleware(
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k in _KEEP_HEADERS}
-        detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(
-            exc.status, exc.reason
-        )
-        if exc.status == 413:
-            detail = "Request body too large."
+        detail = {
+            404: "Not found.",
+            405: f'Method "{request.method}" not allowed.',
+            413: "Request body too large.",
+        }.get(exc.status, exc.reason)
         return error_response(exc.status, detail, headers)
     except Exception:
         log.exception("http: %s %s failed", request.method, request.path)

@@ -201,7 +201,8 @@ async def health(request: web.Request) -> web.Response:
 
 def _status_body(st: ServerState) -> dict[str, Any]:
     provided = dict(st.status_provider()) if st.status_provider is not None else {}
-    provided.setdefault("engine", st.worker.stats())
+    if "engine" not in provided:  # `run`'s status already has it: don't ask twice
+        provided["engine"] = st.worker.stats()
     provided["http"] = {
         "uptime_s": round(time.time() - st.started, 1),
         "in_flight": st.in_flight,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from stream.delivery import Item
+from stream.events import event_time
 from stream.sinks.paths import render_path
 
 __all__ = ["AppendFiles", "EventFileSink"]
@@ -60,7 +60,7 @@ class EventFileSink:
 
     def __call__(self, item: Item) -> None:
         data = item.payload
-        when = datetime.fromisoformat(str(data["timestamp"]).replace("Z", "+00:00"))
+        when = event_time(data)
         f, empty = self._files.get(render_path(self.template, data["camera_id"], when, self.base))
         f.write(self.format(data, empty))
         f.flush()

@@ -133,10 +133,6 @@ class PlateTracker:
         self._tracks: dict[int, tuple[Any, Track]] = {}  # id(norfair object) -> (obj, Track)
         self._next_id = 1
 
-    @property
-    def open_tracks(self) -> list[Track]:
-        return [t for _, t in self._tracks.values()]
-
     def update(self, observations: Sequence[Observation], ts: float) -> list[Track]:
         """Add one frame's observations; return the tracks whose event is due now (once each)."""
         dets = [
