@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from engine.errors import EngineError
+from stream.bounds import bound_violation
 
 __all__ = ["ConfigError", "Node", "compose_file", "build", "fail"]
 
@@ -104,12 +105,9 @@ def _type_name(tp: Any) -> str:
 
 
 def _check_bounds(node: Node, path: Path_, value: float, meta: typing.Mapping[str, Any]) -> None:
-    for key, ok, word in (
-        ("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-        ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<"),
-    ):
-        if key in meta and not ok(value, meta[key]):
-            fail(node, path, f"must be {word} {meta[key]}, got {value}")
+    problem = bound_violation(value, meta)
+    if problem:
+        fail(node, path, problem)
 
 
 def _value(node: Node, tp: Any, path: Path_, meta: typing.Mapping[str, Any]) -> Any:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from stream.bounds import bound_violation
 
 __all__ = ["ServerSettings"]
 
@@ -60,12 +61,9 @@ class ServerSettings:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
-_OPS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<=")}
-
-
 def _check_bounds(name: str, value: Any, meta: Any) -> None:
     if value is None or isinstance(value, (bool, str, tuple)):
         return
-    for key, (op, symbol) in _OPS.items():
-        if key in meta and not op(value, meta[key]):
-            raise ValueError(f"server.{name}: must be {symbol} {meta[key]}, got {value}")
+    problem = bound_violation(value, meta)
+    if problem:
+        raise ValueError(f"server.{name}: {problem}")
