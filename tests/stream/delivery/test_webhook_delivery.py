@@ -9,7 +9,7 @@ import time
 import pytest
 from aiohttp import web
 
-from stream.delivery import DeliveryWorker, Spool, WebhookSender
+from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 
 
 def _free_port() -> int:
@@ -87,7 +87,7 @@ def test_delivers_json_and_multipart(tmp_path, multipart):
     with Receiver(port) as rx:
         worker.start()
         assert _wait(lambda: rx.received)
-        worker.stop()
+        stop_workers([worker], None)  # also closes the sender
     assert rx.received == [{"hook": {"id": 1}, "data": {"plate": "abc"}}]
     assert rx.headers[0]["Authorization"] == "Token t"
     assert rx.uploads == ([b"\xff\xd8jpeg"] if multipart else [])
@@ -105,7 +105,7 @@ def test_receiver_down_then_up_loses_nothing_and_keeps_order(tmp_path):
     assert _wait(lambda: worker.stats()["failed_attempts"] >= 2)  # nobody listening yet
     with Receiver(port, fail_first=3) as rx:  # up, but answers 503 three times first
         assert _wait(lambda: len(rx.received) == 20)
-        worker.stop()
+        stop_workers([worker], None)  # also closes the sender
     assert [p["i"] for p in rx.received] == list(range(20))
     assert spool.counts("hook")["pending"] == 0
 
@@ -118,6 +118,6 @@ def test_gives_up_after_max_attempts(tmp_path):
                             backoff_initial=0.01, backoff_max=0.02, max_attempts=3)
     worker.start()
     assert _wait(lambda: spool.counts("hook")["failed"] == 1)
-    worker.stop()
+    stop_workers([worker], None)  # also closes the sender
     stats = worker.stats()
     assert stats["failed_attempts"] == 3 and "127.0.0.1" in stats["last_error"]
