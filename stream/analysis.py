@@ -24,7 +24,7 @@ from stream.engine_worker import EngineBusy, EngineWorker
 from stream.events import PlateEvent, build_event
 from stream.motion import MotionGate
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
-from stream.tracking import Observation, PlateTracker, RecentPlates, Track
+from stream.tracking import Observation, PlateTracker, RecentPlates, SceneChange, Track
 
 __all__ = ["CameraAnalyzer", "AnalyzerStats"]
 
@@ -39,6 +39,8 @@ class AnalyzerStats:
     skipped_still: int = 0
     engine_busy: int = 0
     events: int = 0
+    updates: int = 0
+    scene_changes: int = 0
     repeats: int = 0
     low_score: int = 0
     errors: int = 0
@@ -63,6 +65,7 @@ class CameraAnalyzer(threading.Thread):
                                      track_timeout=TRACK_TIMEOUT_S)
         self._memory = RecentPlates(cam.memory_decay, cam.match_ratio)
         self._gate = MotionGate() if cam.motion else None
+        self._scene = SceneChange()
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -81,6 +84,7 @@ class CameraAnalyzer(threading.Thread):
                         self._finish(self._tracker.update([], time.monotonic()))
                 elif isinstance(item, SourceEnded):
                     self._finish(self._tracker.flush())
+                    self._scene.reset()
                     if self._gate is not None:
                         self._gate.reset()
                     if item.final:
@@ -92,6 +96,9 @@ class CameraAnalyzer(threading.Thread):
             self._finish(self._tracker.flush())
 
     def _analyse(self, frame: Frame) -> None:
+        if self._scene.changed(frame.image):  # a cut or a fast pan: no track carries over
+            self.stats.scene_changes += 1
+            self._finish(self._tracker.flush())
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts):
             self.stats.skipped_still += 1
             self._finish(self._tracker.update([], frame.ts))
@@ -100,7 +107,7 @@ class CameraAnalyzer(threading.Thread):
         if rec is None:
             return
         self.stats.analysed += 1
-        obs = [Observation(r, frame.ts, frame, rec.processing_time)
+        obs = [Observation(r, frame.ts, frame, rec.processing_time, plate_sharpness(frame, r))
                for r in rec.results if self._in_zone(r, frame)]
         self._finish(self._tracker.update(obs, frame.ts))
 
@@ -134,27 +141,66 @@ class CameraAnalyzer(threading.Thread):
         return any(cv2.pointPolygonTest(z, pt, False) >= 0 for z in self._zones)
 
     def _finish(self, tracks: list[Track]) -> None:
+        """Tracks the tracker says are due: the first event of a track, or at its end a
+        correction when its best read changed clearly since the event."""
         for track in tracks:
             best = track.best()
             if best is None:
                 continue
-            if best.read.score < self.cam.min_score:
+            if track.event_id is None:
+                self._first_event(track, best)
+            elif track.ended and best.read.score >= self.cam.min_score and (
+                track.clearly_better(best)
+            ):
+                self._memory.is_repeat(best.read.plate, track.last_ts)  # remember the new text
+                self._send(track, best, update=True)
+
+    def _first_event(self, track: Track, best: Observation) -> None:
+        if best.read.score < self.cam.min_score:
+            if track.ended:
                 self.stats.low_score += 1
                 log.debug("camera %s: track %d best read %r %.2f below min_score",
                           self.cam.name, track.id, best.read.plate, best.read.score)
-                continue
-            if self._memory.is_repeat(best.read.plate, track.last_ts):
+            return
+        # Repeat suppression is for other tracks of the same plate (a car that stopped and
+        # drove on): a track that was a repeat stays one unless its plate turns out another.
+        was_repeat = track.reported is not None
+        if was_repeat and best.read.plate == track.reported.read.plate:
+            return
+        track.reported = best
+        if self._memory.is_repeat(best.read.plate, track.last_ts):
+            if not was_repeat:
                 self.stats.repeats += 1
-                log.debug("camera %s: %r seen within memory_decay", self.cam.name,
-                          best.read.plate)
-                continue
-            event = build_event(self.cam, track, best, timezone=self.timezone)
-            try:
-                self.emit(event)
+            log.debug("camera %s: %r seen within memory_decay", self.cam.name, best.read.plate)
+            return
+        self._send(track, best, update=False)
+
+    def _send(self, track: Track, best: Observation, *, update: bool) -> None:
+        event = build_event(self.cam, track, best, timezone=self.timezone,
+                            event_id=track.event_id, updated=update)
+        track.event_id, track.reported = event.id, best
+        try:
+            self.emit(event)
+            if update:
+                self.stats.updates += 1
+            else:
                 self.stats.events += 1
-            except Exception as exc:
-                # The spool could not take it (disk full...): say so loudly, keep running.
-                self.stats.errors += 1
-                self.stats.last_error = f"event not stored: {exc}"
-                log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
-                          event.id, event.plate, exc)
+        except Exception as exc:
+            # The spool could not take it (disk full...): say so loudly, keep running.
+            self.stats.errors += 1
+            self.stats.last_error = f"event not stored: {exc}"
+            log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
+                      event.id, event.plate, exc)
+
+
+def plate_sharpness(frame: Frame, read: PlateRead, width: int = 96) -> float | None:
+    """Variance of the Laplacian of the plate crop scaled to ``width`` pixels: blur and a
+    plate image too small to hold detail both lower it."""
+    b, img = read.box, frame.image
+    crop = img[max(0, b.ymin):max(0, b.ymax), max(0, b.xmin):max(0, b.xmax)]
+    if crop.size == 0 or crop.shape[0] < 2 or crop.shape[1] < 2:
+        return None
+    h = max(2, round(crop.shape[0] * width / crop.shape[1]))
+    grey = cv2.cvtColor(cv2.resize(crop, (width, h), interpolation=cv2.INTER_LINEAR),
+                        cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())

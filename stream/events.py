@@ -69,8 +69,13 @@ def _local(dt: datetime, tz: str) -> str:
 
 
 def build_event(cam: CameraConfig, track: Track, best: Observation, *,
-                timezone: str = "UTC") -> PlateEvent:
-    """The event of one track; ``best.frame`` is the analysis Frame of the best read."""
+                timezone: str = "UTC", event_id: str | None = None,
+                updated: bool = False) -> PlateEvent:
+    """The event of one track; ``best.frame`` is the analysis Frame of the best read.
+
+    A correction (``updated``) of an event already sent carries that event's ``event_id``
+    and ``updated: true``: receivers replace the vehicle's read, never count a second one.
+    """
     frame: Frame | None = best.frame
     wall = frame.wall if frame is not None else datetime.now(UTC)
     extra: dict[str, Any] = {"direction": track.direction(), "source_url": cam.safe_url}
@@ -82,7 +87,8 @@ def build_event(cam: CameraConfig, track: Track, best: Observation, *,
         first_key = f"{first.ts:.3f}"  # files: the same vehicle gets the same id on a re-run
     else:
         first_key = iso_utc(first.frame.wall) if first.frame is not None else f"{first.ts:.6f}"
-    event_id = str(uuid.uuid5(_EVENT_NS, f"{cam.name}|{cam.safe_url}|{first_key}|{read.plate}"))
+    event_id = event_id or str(
+        uuid.uuid5(_EVENT_NS, f"{cam.name}|{cam.safe_url}|{first_key}|{read.plate}"))
     h, w = frame.image.shape[:2] if frame is not None else (0, 0)
     rec = Recognition(
         results=(read,),
@@ -92,7 +98,8 @@ def build_event(cam: CameraConfig, track: Track, best: Observation, *,
         filename=f"{cam.name}_screenshots/{wall.astimezone(UTC):%y-%m-%d/%H-%M-%S.%f}.jpg",
         camera_id=cam.name,
         timestamp=iso_utc(wall),
-        extra={"timestamp_local": _local(wall, timezone), "event_id": event_id},
+        extra={"timestamp_local": _local(wall, timezone), "event_id": event_id,
+               **({"updated": True} if updated else {})},
     )
     return PlateEvent(event_id, cam.name, rec, frame)
 
@@ -103,7 +110,7 @@ def webhook_payload(data: dict[str, Any], target: str) -> dict[str, Any]:
         "hook": {
             "target": target,
             "id": data.get("camera_id"),
-            "event": "recognition",
+            "event": "recognition.update" if data.get("updated") else "recognition",
             "filename": data.get("filename"),
         },
         "data": data,

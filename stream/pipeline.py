@@ -63,6 +63,8 @@ class _Camera:
             "reconnects": r.reconnects,
             "last_error": r.last_error or a.last_error,
             "events": a.events,
+            "event_updates": a.updates,
+            "scene_changes": a.scene_changes,
             "repeats_suppressed": a.repeats,
             "tracks_below_min_score": a.low_score,
             "analysis_errors": a.errors,
@@ -153,7 +155,8 @@ class Pipeline:
         for name in cam.outputs:
             self.deliveries[name].notify()
         r = event.recognition.results[0]
-        log.info("camera %s: event %s plate %s score %.3f direction %s", cam.name, event.id,
+        log.info("camera %s: %s %s plate %s score %.3f direction %s", cam.name,
+                 "update of event" if data.get("updated") else "event", event.id,
                  r.plate, r.score, r.extra.get("direction"))
         if self.on_event is not None:
             try:

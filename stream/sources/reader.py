@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import av
+import cv2
 
 from stream.backoff import Backoff
 from stream.config import CameraConfig
@@ -45,6 +46,10 @@ class ReaderStats:
         if len(self._window) > 1:
             span = self._window[-1] - self._window[0]
             self.fps = (len(self._window) - 1) / span if span > 0 else 0.0
+
+
+# frame.rotation (degrees counter-clockwise to show the frame) / 90 -> cv2 turn
+_TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -159,16 +164,24 @@ class CameraReader(threading.Thread):
             self._put(frame, position)
 
     def _put(self, frame: Any, position: float) -> None:
-        w, h = analysis_size(frame.width, frame.height, self.cam.analysis_width)
-        self.stats.source_size = (frame.width, frame.height)
-        image = frame.to_ndarray(width=w, height=h, format="bgr24",
-                                 interpolation="FAST_BILINEAR")
+        # Phone videos store the picture sideways plus a display matrix saying how to turn
+        # it: analyse it as it is shown (the detector finds nothing on sideways plates).
+        turn = _TURNS.get(round((getattr(frame, "rotation", 0) or 0) / 90) % 4)
+        sideways = turn is not None and turn != cv2.ROTATE_180
+        shown_w, shown_h = (frame.height, frame.width) if sideways else (frame.width,
+                                                                         frame.height)
+        w, h = analysis_size(shown_w, shown_h, self.cam.analysis_width)
+        self.stats.source_size = (shown_w, shown_h)
+        image = frame.to_ndarray(width=h if sideways else w, height=w if sideways else h,
+                                 format="bgr24", interpolation="FAST_BILINEAR")
+        if turn is not None:
+            image = cv2.rotate(image, turn)
         ts = time.monotonic() if self.cam.live else self._ts_base + position
         self._last_ts = ts
         self.stats.sampled += 1
         self._index += 1
         self.slot.put(
             Frame(image, ts, datetime.now(UTC), None if self.cam.live else position,
-                  self._index, w / frame.width),
+                  self._index, w / shown_w),
             self._stop_event,
         )

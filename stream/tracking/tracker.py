@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from norfair import Detection
 from norfair import Tracker as _Norfair
+from rapidfuzz import fuzz
 
 from engine import PlateRead
-from stream.tracking.best_read import best_read
+from stream.tracking.best_read import best_read, read_weights, text_support
 from stream.tracking.distances import get_distance
 
 __all__ = ["Observation", "Track", "PlateTracker", "direction_degrees"]
@@ -43,13 +44,23 @@ class Observation:
     ts: float
     frame: Any = None
     processing_time: float = 0.0  # ms the engine spent on the frame
+    sharpness: float | None = None  # plate crop sharpness (variance of the Laplacian)
 
 
 @dataclass(eq=False)
 class Track:
+    """One vehicle's plate over frames.
+
+    ``reported`` is the observation whose read the track's event (or its latest correction)
+    carried, ``event_id`` that event's id; both are set by whoever emits the events.
+    """
+
     id: int
     observations: list[Observation] = field(default_factory=list)
-    emitted: bool = False
+    offered: bool = False  # returned as due at max_prediction_delay already
+    ended: bool = False
+    reported: Observation | None = None
+    event_id: str | None = None
     _keepers: dict[str, Observation] = field(default_factory=dict, repr=False)
 
     @property
@@ -61,12 +72,10 @@ class Track:
         return self.observations[-1].ts
 
     def add(self, obs: Observation) -> None:
-        """Append; only the most confident observation of each text keeps its frame, so a
-        long track holds a few frames, not all of them."""
+        """Append; only the best observation of each text (widest plate, then score) keeps
+        its frame, so a long track holds a few frames, not all of them."""
         keeper = self._keepers.get(obs.read.plate)
-        if keeper is None or (obs.read.score, obs.read.dscore) > (
-            keeper.read.score, keeper.read.dscore
-        ):
+        if keeper is None or _quality(obs) > _quality(keeper):
             if keeper is not None:
                 i = next(i for i, o in enumerate(self.observations) if o is keeper)
                 self.observations[i] = dataclasses.replace(keeper, frame=None)
@@ -75,18 +84,43 @@ class Track:
             obs = dataclasses.replace(obs, frame=None)
         self.observations.append(obs)
 
+    def _weights(self) -> list[float]:
+        return read_weights([o.read for o in self.observations],
+                            [o.sharpness for o in self.observations])
+
     def best(self, min_ratio: float = 70.0) -> Observation | None:
         """The observation of the voted best read (see ``best_read``), with its frame."""
-        read = best_read([o.read for o in self.observations], min_ratio)
+        reads = [o.read for o in self.observations]
+        read = best_read(reads, min_ratio, self._weights())
         if read is None:
             return None
         keeper = self._keepers.get(read.plate)
-        return keeper if keeper is not None and keeper.read is read else next(
+        return keeper if keeper is not None else next(
             o for o in self.observations if o.read is read
         )
 
+    def clearly_better(self, best: Observation, margin: float = 1.5) -> bool:
+        """Whether ``best`` should correct the reported read: another text whose reads weigh
+        ``margin`` times those of the reported text (image size and score counted)."""
+        if self.reported is None or best.read.plate == self.reported.read.plate:
+            return False
+        reads, weights = [o.read for o in self.observations], self._weights()
+        return text_support(reads, weights, best.read.plate) >= margin * text_support(
+            reads, weights, self.reported.read.plate)
+
+    def confident_text(self, min_score: float) -> str | None:
+        """The text of the latest read at or above ``min_score`` (what this track "is")."""
+        for o in reversed(self.observations):
+            if o.read.score >= min_score:
+                return o.read.plate
+        return None
+
     def direction(self) -> int | None:
         return direction_degrees([o.read for o in self.observations])
+
+
+def _quality(o: Observation) -> tuple[float, float, float]:
+    return (o.read.box.width * o.read.score, o.read.score, o.read.dscore)
 
 
 def direction_degrees(reads: Sequence[PlateRead]) -> int | None:
@@ -105,12 +139,22 @@ def direction_degrees(reads: Sequence[PlateRead]) -> int | None:
     return round(math.degrees(math.atan2(-dy, dx))) % 360
 
 
+_KEEP = 10_000  # norfair hit counter of a live track (frames); see ``update``
+
+
 class PlateTracker:
-    """Groups per-frame plate reads into tracks and says when a track's event is due.
+    """Groups per-frame plate reads into tracks and says when a track is due.
+
+    A track is due once at ``max_prediction_delay`` after it was first seen while it goes on,
+    and again when it ends (lost for ``track_timeout``, split, or flushed); the caller emits
+    the event the first time and a correction later if the best read changed clearly.
+
+    A confidently read plate text that differs from a track's own (both reads at or above
+    ``split_score``, rapidfuzz ratio below ``split_ratio``) never joins that track: it is
+    another vehicle, and the track it would have joined ends.
 
     Args:
-        max_prediction_delay: a track's event is due at the latest this long after it was
-            first seen, even if the track goes on (later reads then make no new event).
+        max_prediction_delay: a track is due at the latest this long after first seen.
         track_timeout: a track not seen for this long has ended.
         distance, distance_threshold: norfair matching (see ``distances``).
     """
@@ -118,6 +162,7 @@ class PlateTracker:
     def __init__(
         self, *, max_prediction_delay: float = 6.0, track_timeout: float = 1.5,
         distance: str = "plate_center_text", distance_threshold: float = 2.5,
+        split_score: float = 0.8, split_ratio: float = 50.0,
     ) -> None:
         if max_prediction_delay <= 0 or track_timeout <= 0:
             raise ValueError(
@@ -126,15 +171,36 @@ class PlateTracker:
             )
         self.max_prediction_delay = max_prediction_delay
         self.track_timeout = track_timeout
-        self._norfair = _Norfair(
-            distance_function=get_distance(distance), distance_threshold=distance_threshold,
-            hit_counter_max=30, initialization_delay=0, past_detections_length=0,
-        )
+        self.distance_threshold = distance_threshold
+        self.split_score = split_score
+        self.split_ratio = split_ratio
+        self._base_distance = get_distance(distance)
+        self._norfair = self._new_norfair()
         self._tracks: dict[int, tuple[Any, Track]] = {}  # id(norfair object) -> (obj, Track)
+        self._refused: set[int] = set()  # objects that met another plate this frame
         self._next_id = 1
 
+    def _new_norfair(self) -> _Norfair:
+        return _Norfair(
+            distance_function=self._distance, distance_threshold=self.distance_threshold,
+            hit_counter_max=_KEEP, initialization_delay=0, past_detections_length=0,
+        )
+
+    def _distance(self, det: Any, obj: Any) -> float:
+        d = self._base_distance(det, obj)
+        if d > self.distance_threshold:
+            return d
+        entry = self._tracks.get(id(obj))
+        read = det.data.read
+        if entry is not None and entry[0] is obj and read.score >= self.split_score:
+            text = entry[1].confident_text(self.split_score)
+            if text is not None and fuzz.ratio(text, read.plate) < self.split_ratio:
+                self._refused.add(id(obj))
+                return self.distance_threshold + 1.0
+        return d
+
     def update(self, observations: Sequence[Observation], ts: float) -> list[Track]:
-        """Add one frame's observations; return the tracks whose event is due now (once each)."""
+        """Add one frame's observations; return the tracks due now (see the class)."""
         dets = [
             Detection(
                 np.array([[o.read.box.xmin, o.read.box.ymin], [o.read.box.xmax, o.read.box.ymax]],
@@ -143,12 +209,16 @@ class PlateTracker:
             )
             for o in observations
         ]
+        self._refused.clear()
         self._norfair.update(dets)
         alive = {id(obj): obj for obj in self._norfair.tracked_objects}
-        by_det = {id(d): d for d in dets}
+        # norfair keeps a copy of the matched detection: its ``data`` (our Observation) says
+        # whether the object was matched in this frame.
+        this_frame = {id(o) for o in observations}
+        fed: set[int] = set()
         for key, obj in alive.items():
             det = obj.last_detection
-            if det is None or id(det) not in by_det:
+            if det is None or id(det.data) not in this_frame:
                 continue
             entry = self._tracks.get(key)
             if entry is None or entry[0] is not obj:
@@ -156,22 +226,31 @@ class PlateTracker:
                 self._next_id += 1
                 self._tracks[key] = entry
             entry[1].add(det.data)
+            fed.add(key)
+            # Our clock ends tracks (track_timeout), not norfair's count of frames: a new
+            # far plate read once and then missed for two frames must not die and come back
+            # as a second vehicle.
+            obj.hit_counter = _KEEP
         due = []
         for key, (obj, track) in list(self._tracks.items()):
             ended = key not in alive or alive[key] is not obj or (
                 ts - track.last_ts > self.track_timeout
-            )
-            if not track.emitted and (ended or ts - track.first_ts >= self.max_prediction_delay):
-                track.emitted = True
-                due.append(track)
+            ) or (key in self._refused and key not in fed)
             if ended:
+                track.ended = True
+                due.append(track)
                 del self._tracks[key]
+                obj.hit_counter = -1  # norfair drops it: nothing joins an ended track
+            elif not track.offered and ts - track.first_ts >= self.max_prediction_delay:
+                track.offered = True
+                due.append(track)
         return due
 
     def flush(self) -> list[Track]:
-        """End every open track (source ended or disconnected); the ones still owing an event."""
-        due = [t for _, t in self._tracks.values() if not t.emitted]
+        """End every open track (source ended, disconnected, or the scene changed)."""
+        due = [t for _, t in self._tracks.values()]
         for t in due:
-            t.emitted = True
+            t.ended = True
         self._tracks.clear()
+        self._norfair = self._new_norfair()  # nothing carries over to what comes next
         return due

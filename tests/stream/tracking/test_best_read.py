@@ -6,10 +6,11 @@ import pytest
 
 from engine import Box, PlateRead, Region
 from stream.tracking import RecentPlates, best_read
+from stream.tracking.best_read import read_weights
 
 
-def read(text: str, score: float, dscore: float = 0.8) -> PlateRead:
-    return PlateRead(Box(0, 0, 10, 5), text, score, dscore, Region("", 0.0))
+def read(text: str, score: float, dscore: float = 0.8, width: int = 10) -> PlateRead:
+    return PlateRead(Box(0, 0, width, width // 2), text, score, dscore, Region("", 0.0))
 
 
 @pytest.mark.parametrize(("reads", "expected"), [
@@ -47,3 +48,19 @@ def test_best_read_returns_the_most_confident_read_of_the_winning_text():
 def test_recent_plates(events, expected):
     mem = RecentPlates(memory_decay=300, min_ratio=80)
     assert [mem.is_repeat(p, ts) for p, ts in events] == expected
+
+
+def test_reads_of_a_much_smaller_plate_image_do_not_win():
+    """The far truck of cars.mp4 (issue 13): confident misreads of the early, small plate
+    images (~36 px) outnumber the right reads of the close ones (~54 px), and must lose."""
+    reads = [read("9c20339", 0.95, width=34 + i % 5) for i in range(12)]
+    reads += [read("29c20339", 0.9, width=36)]
+    reads += [read("89c20339", 0.9, width=52 + i % 4) for i in range(5)]
+    assert best_read(reads).plate == "9c20339"  # score alone: the far misread
+    assert best_read(reads, weights=read_weights(reads)).plate == "89c20339"
+
+
+def test_sharpness_weighs_in():
+    reads = [read("ab12cde", 0.9, width=50), read("ab12cdf", 0.9, width=50)]
+    assert best_read(reads, weights=read_weights(reads, [10.0, 400.0])).plate == "ab12cdf"
+    assert best_read(reads, weights=read_weights(reads, [400.0, 10.0])).plate == "ab12cde"

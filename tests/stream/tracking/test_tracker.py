@@ -43,8 +43,53 @@ def test_max_prediction_delay_reports_a_long_track_once():
     for i in range(40):  # a parked car seen for 4 s
         due += t.update([obs("park01", 200, 200, i * 0.1)], i * 0.1)
     assert len(due) == 1 and due[0].first_ts == 0.0 and due[0].last_ts >= 2.0
-    assert t.update([], 10.0) == []  # already reported
-    assert t.flush() == []
+    assert not due[0].ended
+    # Due once more when it ends (the caller may then correct its read), never again.
+    (end,) = t.update([], 10.0)
+    assert end is due[0] and end.ended
+    assert t.update([], 11.0) == [] and t.flush() == []
+
+
+def test_a_confidently_read_other_plate_splits_the_track():
+    """A handheld camera: plate B appears where plate A just was (a cut the picture check
+    missed); it must start its own track, and A's track ends at once."""
+    t = PlateTracker(track_timeout=1.5)
+    for i in range(5):
+        t.update([obs("ab12cde", 300 + 5 * i, 300, i * 0.1, score=0.95, w=200)], i * 0.1)
+    due = t.update([obs("xy98zzz", 330, 300, 0.5, score=0.95, w=200)], 0.5)
+    assert [tr.best().read.plate for tr in due] == ["ab12cde"] and due[0].ended
+    due = t.update([], 5.0)
+    assert [tr.best().read.plate for tr in due] == ["xy98zzz"]
+    assert len(due[0].observations) == 1
+
+
+def test_a_misread_of_the_same_plate_does_not_split():
+    t = PlateTracker(track_timeout=1.5)
+    for i, text in enumerate(["89c20339", "9c20339", "89c20339", "29c20339", "89c20339"]):
+        assert t.update([obs(text, 300 + 5 * i, 300, i * 0.1, score=0.9)], i * 0.1) == []
+    (tr,) = t.flush()
+    assert len(tr.observations) == 5 and tr.best().read.plate == "89c20339"
+
+
+def test_a_close_up_plate_does_not_swallow_a_small_one_nearby():
+    """Distances are in the smaller plate's widths and a jump in size costs: a 240-px plate
+    does not match a 40-px plate 300 px away (it would, in widths of the big plate)."""
+    t = PlateTracker(track_timeout=1.5)
+    for i in range(3):
+        t.update([obs("ab12cde", 400, 400, i * 0.1, score=0.5, w=240)], i * 0.1)
+    t.update([obs("ab12cdf", 700, 420, 0.3, score=0.5, w=40)], 0.3)
+    tracks = t.flush()
+    assert sorted(len(tr.observations) for tr in tracks) == [1, 3]
+
+
+def test_flush_starts_afresh():
+    """After a flush (scene change) a plate at the same place is a new track."""
+    t = PlateTracker()
+    t.update([obs("abc123", 100, 100, 0.0)], 0.0)
+    (a,) = t.flush()
+    t.update([obs("abc123", 100, 100, 0.1)], 0.1)
+    (b,) = t.flush()
+    assert a is not b and a.id != b.id
 
 
 def test_flush_reports_open_tracks():
@@ -77,3 +122,15 @@ def test_direction(start, end, expected):
 def test_invalid_distance_name():
     with pytest.raises(ValueError, match="Invalid distance 'nope', expecting one of"):
         PlateTracker(distance="nope")
+
+
+def test_a_far_plate_missed_for_a_few_frames_stays_one_track():
+    """Far plates are found on some frames only; the track lives by track_timeout (seconds),
+    not by norfair's count of missed frames (a new object used to die after two misses)."""
+    t = PlateTracker(track_timeout=1.5)
+    t.update([obs("89c20339", 840, 370, 0.0, w=34)], 0.0)
+    for i in range(1, 6):
+        assert t.update([], i * 0.08) == []
+    t.update([obs("9c20339", 836, 374, 0.48, w=35)], 0.48)
+    (tr,) = t.update([], 3.0)
+    assert len(tr.observations) == 2
