@@ -23,6 +23,7 @@ from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.events import PlateEvent, build_event
 from stream.motion import MotionGate
+from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking import Observation, PlateTracker, RecentPlates, SceneChange, Track
 
@@ -60,6 +61,7 @@ class CameraAnalyzer(threading.Thread):
         self.timezone = timezone
         self.stats = AnalyzerStats()
         self.finished = threading.Event()  # the source ended for good and all events are out
+        self.on_idle: Callable[[], object] | None = None  # called when no frame came for 0.5 s
         self._stop_event = threading.Event()
         self._tracker = PlateTracker(max_prediction_delay=cam.max_prediction_delay,
                                      track_timeout=TRACK_TIMEOUT_S)
@@ -82,6 +84,8 @@ class CameraAnalyzer(threading.Thread):
                 if item is None:
                     if self.cam.live:  # a quiet camera still ends its tracks on time
                         self._finish(self._tracker.update([], time.monotonic()))
+                    if self.on_idle is not None:
+                        self.on_idle()
                 elif isinstance(item, SourceEnded):
                     self._finish(self._tracker.flush())
                     self._scene.reset()
@@ -129,7 +133,7 @@ class CameraAnalyzer(threading.Thread):
                 return None
             except Exception as exc:  # an engine failure costs this frame, not the camera
                 self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                self.stats.last_error = scrub(f"{type(exc).__name__}: {exc}")
                 log.warning("camera %s: inference failed: %s", cam.name, exc)
                 return None
 
@@ -188,7 +192,7 @@ class CameraAnalyzer(threading.Thread):
         except Exception as exc:
             # The spool could not take it (disk full...): say so loudly, keep running.
             self.stats.errors += 1
-            self.stats.last_error = f"event not stored: {exc}"
+            self.stats.last_error = scrub(f"event not stored: {exc}")
             log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
                       event.id, event.plate, exc)
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from engine import __version__
 from engine.errors import EngineError
+from stream.redact import install_log_filter, scrub
 
 __all__ = ["main", "add_engine_args", "build_recognizer"]
 
@@ -153,10 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_log_filter()  # no credentials in any log line
     try:
         return int(args.func(args) or 0)
     except EngineError as exc:
-        print(f"platestream: {exc}", file=sys.stderr)
+        print(f"platestream: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_di
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
@@ -25,6 +26,7 @@ from engine import EngineConfig, parse_regions
 from engine.errors import EngineConfigError
 from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
+from stream.redact import remember, scrub
 from stream.sinks.paths import check_template
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
@@ -154,8 +156,8 @@ def is_live_url(url: str) -> bool:
 
 
 def strip_credentials(url: str) -> str:
-    """``rtsp://user:pass@host/x`` -> ``rtsp://host/x``."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
+    """``rtsp://user:pass@host/x?token=t`` -> ``rtsp://host/x?token=***`` (stream.redact)."""
+    return scrub(url)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -194,6 +196,10 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) ->
     cameras = {}
     for name, node in cameras_node.value.items():
         cameras[name] = _camera(name, node, defaults.value if defaults else {}, outputs, ddir)
+        remember(cameras[name].url)
+    for o in outputs.values():
+        if o.url:
+            remember(o.url)
     simple = {}
     for key in ("timezone", "output_dir", "spool"):
         if key in top:
@@ -272,7 +278,16 @@ def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str,
             fail(at("outputs"), (*path, "outputs"),
                  f"unknown output {o!r}; defined outputs: {', '.join(outputs) or 'none'}")
     kw["zones"] = _zones(at("zones"), (*path, "zones")) if "zones" in merged else ()
-    if not is_live_url(cam.url):
+    if (m := re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", cam.url)) and not is_live_url(cam.url):
+        scheme = m[1].lower()
+        if scheme != "file":
+            known = [s.split(":")[0] for s in _LIVE_SCHEMES] + ["file"]
+            near = difflib.get_close_matches(scheme, known, n=1, cutoff=0.5)
+            hint = (f" (did you mean '{near[0]}'?)" if near
+                    else f"; expected one of {', '.join(known)}")
+            fail(at("url"), (*path, "url"), f"unknown URL scheme '{scheme}'{hint}")
+        kw["url"] = _resolve_video(cam.url[len("file://"):], ddir, at("url"), (*path, "url"))
+    elif not is_live_url(cam.url):
         kw["url"] = _resolve_video(cam.url, ddir, at("url"), (*path, "url"))
     return CameraConfig(**kw)
 

@@ -21,6 +21,7 @@ from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
 from stream.events import PlateEvent, event_image, webhook_payload
+from stream.redact import scrub, scrub_all
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
 
@@ -47,8 +48,10 @@ class _Camera:
         self.slot = FrameSlot(block=not cam.live and not cam.realtime)
         self.reader = CameraReader(cam, self.slot)
         self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
+        self.analyzer.on_idle = self.reader.check_stall
 
     def status(self) -> dict[str, Any]:
+        self.reader.check_stall()
         r, a = self.reader.stats, self.analyzer.stats
         return {
             "state": r.state,
@@ -149,7 +152,7 @@ class Pipeline:
                 images[image_kind] = event_image(event, image_kind)
             payload = data
             if kind.startswith("webhook:"):
-                payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
+                payload = webhook_payload(data, scrub(str(self.cfg.outputs[names[0]].url)))
             self.spool.put(names, event.id, payload, images[image_kind],
                            str(data["filename"]) if images[image_kind] else None)
         for name in cam.outputs:
@@ -183,10 +186,14 @@ class Pipeline:
             time.sleep(0.2)
         return True
 
+    def failed(self) -> list[str]:
+        """Cameras whose video file could not be opened or decoded."""
+        return [n for n, c in self.cameras.items() if c.reader.stats.state == "failed"]
+
     def status(self) -> dict[str, Any]:
-        return {
+        return scrub_all({  # errors quote URLs: no credentials in what we show
             "cameras": {name: c.status() for name, c in self.cameras.items()},
             "outputs": {name: d.stats() for name, d in self.deliveries.items()},
             "engine": self.worker.stats(),
             "threads": sorted(t.name for t in threading.enumerate()),
-        }
+        })

@@ -39,7 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from stream.sources.reader import probe_file
+
     cfg = load_config(args.config, data_dir=args.data_dir)
+    problems = [f"cameras.{n}.url: cannot read video file {c.url}: {why}"
+                for n, c in cfg.cameras.items()
+                if c.active and not c.live and (why := probe_file(c.url))]
+    for line in problems:
+        print(f"platestream: {args.config}: {line}", file=sys.stderr)
+    if problems:
+        return 1
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
           f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
@@ -126,4 +135,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         pipeline.stop()
         worker.stop()
+    if failed := pipeline.failed():
+        print(f"platestream: video file failed: {', '.join(failed)} (see the log)",
+              file=sys.stderr)
+        return 1
     return 0

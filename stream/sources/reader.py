@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,33 +20,73 @@ import cv2
 
 from stream.backoff import Backoff
 from stream.config import CameraConfig
+from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 
-__all__ = ["CameraReader", "ReaderStats", "analysis_size"]
+__all__ = ["CameraReader", "ReaderStats", "analysis_size", "probe_file"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReaderStats:
-    state: str = "starting"  # connecting | streaming | reconnecting | ended | stopped
+    # connecting | streaming | stalled | reconnecting | ended | failed | stopped
+    state: str = "starting"
     decoded: int = 0
     sampled: int = 0
     reconnects: int = 0
     last_error: str | None = None
     last_frame_time: datetime | None = None
-    fps: float = 0.0
     source_size: tuple[int, int] | None = None
-    _window: list[float] = field(default_factory=list, repr=False)
+    _window: deque[float] = field(default_factory=deque, repr=False)
+    _first_tick: float | None = field(default=None, repr=False)
 
     def tick(self, now: float) -> None:
         self.decoded += 1
+        if self._first_tick is None:
+            self._first_tick = now
         self._window.append(now)
-        while self._window and now - self._window[0] > 5.0:
-            self._window.pop(0)
-        if len(self._window) > 1:
-            span = self._window[-1] - self._window[0]
-            self.fps = (len(self._window) - 1) / span if span > 0 else 0.0
+        while self._window and now - self._window[0] > FPS_WINDOW_S:
+            self._window.popleft()
+
+    @property
+    def last_tick(self) -> float | None:
+        return self._window[-1] if self._window else None
+
+    def rate(self, now: float) -> float:
+        """Decoded frames per second over the last FPS_WINDOW_S, as of ``now``: a camera
+        that stops sending decays to 0 instead of showing its last rate."""
+        recent = [t for t in list(self._window) if now - t <= FPS_WINDOW_S]  # no mutation:
+        if not recent or self._first_tick is None:  # the decoding thread owns the window
+            return 0.0
+        span = min(FPS_WINDOW_S, now - self._first_tick)
+        n = len(recent) - (1 if span < FPS_WINDOW_S else 0)
+        return n / span if span > 0 else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.rate(time.monotonic())
+
+    def error(self, reason: str) -> str:
+        """Record ``reason`` as the last error, credentials scrubbed; returns it."""
+        self.last_error = scrub(reason)
+        return self.last_error
+
+
+FPS_WINDOW_S = 5.0
+
+
+def probe_file(path: str) -> str | None:
+    """Why a video file cannot be used (open + first frame), or None when it can."""
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return "no video stream in the file"
+            for _ in container.decode(container.streams.video[0]):
+                return None
+            return "no frame could be decoded"
+    except Exception as exc:  # PyAV raises many kinds: each is "cannot be used"
+        return scrub(f"{type(exc).__name__}: {exc}")
 
 
 # frame.rotation (degrees counter-clockwise to show the frame) / 90 -> cv2 turn
@@ -86,7 +127,23 @@ class CameraReader(threading.Thread):
             self.join(self.cam.timeout + 5 if timeout is None else timeout)
             if self.is_alive():
                 log.warning("camera %s: capture thread didn't exit", self.cam.name)
-        self.stats.state = "stopped"
+        if self.stats.state not in ("ended", "failed"):  # how a file finished stays shown
+            self.stats.state = "stopped"
+
+    def check_stall(self, now: float | None = None) -> bool:
+        """A connection that stays open but delivers no frame for ``timeout`` seconds is
+        stalled: the state says so (once, with a log line) until frames come again or the
+        read timeout turns it into a reconnect. Called from the analysis thread's idle loop
+        and from the status."""
+        now = time.monotonic() if now is None else now
+        last = self.stats.last_tick
+        if self.stats.state == "streaming" and last is not None and (
+            now - last > self.cam.timeout
+        ):
+            self.stats.state = "stalled"
+            self.stats.error(f"no frame for {now - last:.1f} s (timeout {self.cam.timeout:g} s)")
+            log.warning("camera %s: stalled: %s", self.cam.name, self.stats.last_error)
+        return self.stats.state == "stalled"
 
     def run(self) -> None:
         cam, stop = self.cam, self._stop_event
@@ -97,8 +154,14 @@ class CameraReader(threading.Thread):
                 with self._open() as container:
                     self._read(container)
             except Exception as exc:  # any decoder/network failure is a disconnect
-                reason = f"{type(exc).__name__}: {exc}"
-                self.stats.last_error = reason
+                reason = self.stats.error(f"{type(exc).__name__}: {exc}")
+                if not cam.live and not stop.is_set():
+                    # A file that cannot be opened or decoded will not get better by
+                    # retrying: the camera has failed, and says so once.
+                    self.stats.state = "failed"
+                    log.error("camera %s: video file failed: %s", cam.name, reason)
+                    self.slot.end(SourceEnded(f"failed: {reason}", final=True))
+                    return
                 log.warning("camera %s: %s", cam.name, reason)
             if stop.is_set():
                 break
@@ -114,7 +177,7 @@ class CameraReader(threading.Thread):
             self.stats.state = "reconnecting"
             self.stats.reconnects += 1
             if reason == "end of stream":
-                self.stats.last_error = "stream ended (disconnected)"
+                self.stats.error("stream ended (disconnected)")
             self.slot.end(SourceEnded(reason, final=False))
             delay = self._backoff.next()
             log.info("camera %s: reconnecting in %.1f s", cam.name, delay)
@@ -146,6 +209,8 @@ class CameraReader(threading.Thread):
             stats.tick(now)
             stats.last_frame_time = datetime.now(UTC)
             if stats.state != "streaming":
+                if stats.state == "stalled":
+                    log.info("camera %s: frames again after a stall", cam.name)
                 stats.state = "streaming"
                 self._backoff.reset()
             t = frame.time if frame.time is not None else n_in_open / rate
