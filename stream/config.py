@@ -111,6 +111,9 @@ class OutputConfig:
     max_attempts: int | None = field(default=None, metadata={"ge": 1})
     backoff_max: float = field(default=60.0, metadata={"gt": 0})
     dir: str | None = field(default=None, metadata={"help": "images: folder"})
+    columns: Literal["pr", "pr+event_id"] = field(default="pr", metadata={
+        "help": "csv: Plate Recognizer's 15 columns, or those plus event_id (a correction's "
+                "row then names the event it corrects)"})
 
     @property
     def image_kind(self) -> ImageKind:
@@ -239,6 +242,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
         for h in o.header_lines:
             if ":" not in h or not h.partition(":")[0].strip():
                 fail(n.value["header"], (*path, "header"), f"expected 'Name: value', got {h!r}")
+        if o.columns != "pr" and o.type != "csv":
+            fail(n.value["columns"], (*path, "columns"), "only for type csv")
         if o.type == "images" and o.image_kind == "none":
             fail(n.value["image"], (*path, "image"),
                  "an images output needs vehicle, plate or original")

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def make_sender(o: OutputConfig, base: Path) -> Callable[..., None]:
     if o.type == "csv":
-        return CsvSink(str(o.file), base)
+        return CsvSink(str(o.file), base, columns=o.columns)
     if o.type == "jsonl":
         return JsonlSink(str(o.file), base)
     if o.type == "images":

@@ -1,7 +1,15 @@
-"""Append-only event files: handles opened on demand, one per path (rotates with the template)."""
+"""Append-only event files: handles opened on demand, one per path (rotates with the template).
+
+Exactly once across kill -9: the spool redelivers an event whose write was not acked, so each
+file has a small journal next to it (``.NAME.last``) naming the last spool item written, where
+it starts and how long it is, fsync'ed before the append. A redelivered item that the
+journal shows complete is not written again; one cut off mid-write is cut off the file and
+written whole.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -31,10 +39,32 @@ class AppendFiles:
         self._open[path] = f
         return f, f.tell() == 0
 
+    def drop(self, path: Path) -> None:
+        f = self._open.pop(path, None)
+        if f is not None:
+            f.close()
+
     def close(self) -> None:
         for f in self._open.values():
             f.close()
         self._open.clear()
+
+
+def _read_journal(path: Path) -> dict[str, int] | None:
+    try:
+        last = json.loads(path.read_text())
+        return last if {"item", "offset", "length"} <= set(last) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_journal(path: Path, entry: dict[str, int]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(entry))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)  # atomic: the journal is the old one or the new one, never half
 
 
 class EventFileSink:
@@ -61,8 +91,21 @@ class EventFileSink:
     def __call__(self, item: Item) -> None:
         data = item.payload
         when = event_time(data)
-        f, empty = self._files.get(render_path(self.template, data["camera_id"], when, self.base))
-        f.write(self.format(data, empty))
+        path = render_path(self.template, data["camera_id"], when, self.base)
+        journal = path.with_name(f".{path.name}.last")
+        last = _read_journal(journal)
+        if last is not None and last.get("item") == item.id and path.exists():
+            size, end = path.stat().st_size, last["offset"] + last["length"]
+            if size >= end:
+                return  # written before a crash, not acked then: not twice
+            if size > last["offset"]:
+                self._files.drop(path)
+                os.truncate(path, last["offset"])  # a torn write: cut it, write it whole
+        f, empty = self._files.get(path)
+        text = self.format(data, empty).encode("utf-8")
+        offset = os.fstat(f.fileno()).st_size  # every write is flushed: the end of file
+        _write_journal(journal, {"item": item.id, "offset": offset, "length": len(text)})
+        f.write(text.decode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
