@@ -25,7 +25,7 @@ from stream.events import PlateEvent, build_event
 from stream.motion import MotionGate
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
-from stream.tracking import Observation, PlateTracker, RecentPlates, SceneChange, Track
+from stream.tracking import Observation, PlateTracker, RecentPlates, Track
 
 __all__ = ["CameraAnalyzer", "AnalyzerStats"]
 
@@ -67,7 +67,6 @@ class CameraAnalyzer(threading.Thread):
                                      track_timeout=TRACK_TIMEOUT_S)
         self._memory = RecentPlates(cam.memory_decay, cam.match_ratio)
         self._gate = MotionGate() if cam.motion else None
-        self._scene = SceneChange()
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -88,7 +87,6 @@ class CameraAnalyzer(threading.Thread):
                         self.on_idle()
                 elif isinstance(item, SourceEnded):
                     self._finish(self._tracker.flush())
-                    self._scene.reset()
                     if self._gate is not None:
                         self._gate.reset()
                     if item.final:
@@ -100,7 +98,7 @@ class CameraAnalyzer(threading.Thread):
             self._finish(self._tracker.flush())
 
     def _analyse(self, frame: Frame) -> None:
-        if self._scene.changed(frame.image):  # a cut or a fast pan: no track carries over
+        if frame.cut:  # a scene cut or a fast pan: no track carries over
             self.stats.scene_changes += 1
             self._finish(self._tracker.flush())
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts):

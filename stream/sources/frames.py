@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ class Frame:
         position: seconds from the start of a file (None for live sources).
         index: decoded-frame counter of the camera.
         scale: analysis size / source size (zones are given in source pixels).
+        cut: the picture changed as a whole (scene cut, fast pan) since the frame before
+            it that the decoder saw: no track carries over.
     """
 
     image: np.ndarray
@@ -32,6 +35,7 @@ class Frame:
     position: float | None
     index: int
     scale: float
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ class FrameSlot:
                 while self._has_frame() and not stop.is_set():
                     self._cond.wait(0.2)
             if self._items and isinstance(self._items[-1], Frame):
+                if self._items[-1].cut and not frame.cut:  # a cut in between still counts
+                    frame = dataclasses.replace(frame, cut=True)
                 self._items[-1] = frame
                 self.dropped += 1
             else:

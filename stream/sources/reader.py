@@ -22,6 +22,7 @@ from stream.backoff import Backoff
 from stream.config import CameraConfig
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
+from stream.tracking.scene import SceneChange
 
 __all__ = ["CameraReader", "ReaderStats", "analysis_size", "probe_file"]
 
@@ -118,6 +119,7 @@ class CameraReader(threading.Thread):
         self._stop_event = threading.Event()
         self._backoff = Backoff(min(backoff_initial, cam.reconnect_max), cam.reconnect_max)
         self._ts_base = 0.0
+        self._scene = SceneChange()
         self._last_ts = 0.0
         self._index = 0
 
@@ -150,6 +152,7 @@ class CameraReader(threading.Thread):
         while not stop.is_set():
             self.stats.state = "connecting"
             reason = "end of stream"
+            self._scene.reset()
             try:
                 with self._open() as container:
                     self._read(container)
@@ -241,12 +244,15 @@ class CameraReader(threading.Thread):
                                  format="bgr24", interpolation="FAST_BILINEAR")
         if turn is not None:
             image = cv2.rotate(image, turn)
+        # Compared frame to frame here, where every sampled frame passes: the analysis side
+        # sees only the frames it has time for, far apart under load.
+        cut = self._scene.changed(image)
         ts = time.monotonic() if self.cam.live else self._ts_base + position
         self._last_ts = ts
         self.stats.sampled += 1
         self._index += 1
         self.slot.put(
             Frame(image, ts, datetime.now(UTC), None if self.cam.live else position,
-                  self._index, w / shown_w),
+                  self._index, w / shown_w, cut),
             self._stop_event,
         )

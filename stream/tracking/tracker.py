@@ -118,6 +118,33 @@ class Track:
     def direction(self) -> int | None:
         return direction_degrees([o.read for o in self.observations])
 
+    def absorb(self, earlier: Track) -> None:
+        """Take over ``earlier`` (the same vehicle's broken track, seen before this one):
+        its observations come first, and whatever was already reported of it stays this
+        track's event."""
+        self.observations[:0] = earlier.observations
+        for text, keeper in earlier._keepers.items():
+            mine = self._keepers.get(text)
+            if mine is None or _quality(keeper) > _quality(mine):
+                self._keepers[text] = keeper
+        self.id = earlier.id
+        self.offered = self.offered or earlier.offered
+        if earlier.event_id is not None or earlier.reported is not None:
+            self.event_id, self.reported = earlier.event_id, earlier.reported
+
+
+def _centre(read: PlateRead) -> tuple[float, float]:
+    b = read.box
+    return ((b.xmin + b.xmax) / 2, (b.ymin + b.ymax) / 2)
+
+
+def _same_plate(a: str, b: str) -> bool:
+    """Two reads of one plate: one misread character, or one a part of the other (a plate
+    partly hidden, or cut by the picture's edge)."""
+    if min(len(a), len(b)) < 3:
+        return False
+    return fuzz.ratio(a, b) >= 70 or fuzz.partial_ratio(a, b) >= 90
+
 
 def _quality(o: Observation) -> tuple[float, float, float]:
     return (o.read.box.width * o.read.score, o.read.score, o.read.dscore)
@@ -139,6 +166,7 @@ def direction_degrees(reads: Sequence[PlateRead]) -> int | None:
     return round(math.degrees(math.atan2(-dy, dx))) % 360
 
 
+REID_WIDTHS = 6.0  # a broken track's successor begins within this many plate widths
 _KEEP = 10_000  # norfair hit counter of a live track (frames); see ``update``
 
 
@@ -231,20 +259,54 @@ class PlateTracker:
             # far plate read once and then missed for two frames must not die and come back
             # as a second vehicle.
             obj.hit_counter = _KEEP
-        due = []
+        due, ended_now = [], []
         for key, (obj, track) in list(self._tracks.items()):
-            ended = key not in alive or alive[key] is not obj or (
+            split = key in self._refused and key not in fed
+            if split or key not in alive or alive[key] is not obj or (
                 ts - track.last_ts > self.track_timeout
-            ) or (key in self._refused and key not in fed)
-            if ended:
-                track.ended = True
-                due.append(track)
+            ):
                 del self._tracks[key]
                 obj.hit_counter = -1  # norfair drops it: nothing joins an ended track
-            elif not track.offered and ts - track.first_ts >= self.max_prediction_delay:
+                ended_now.append((track, split))
+        ended_now.sort(key=lambda e: e[0].first_ts)
+        absorbed: set[int] = set()
+        for i, (track, split) in enumerate(ended_now):
+            later = [t for t, _ in ended_now[i + 1:]]
+            successor = None if split else self._successor(track, later)
+            if successor is not None:
+                successor.absorb(track)  # one vehicle whose track broke: not two
+                absorbed.add(id(track))
+        for track, _ in ended_now:
+            if id(track) not in absorbed:
+                track.ended = True
+                due.append(track)
+        for _, track in self._tracks.values():
+            if not track.offered and ts - track.first_ts >= self.max_prediction_delay:
                 track.offered = True
                 due.append(track)
         return due
+
+    def _successor(self, track: Track, also: Sequence[Track] = ()) -> Track | None:
+        """A live track that began after ``track`` was last seen, near where it was, with a
+        similar plate text: the same vehicle, its track broken (a partly hidden plate read
+        short, frames dropped under load)."""
+        last = track.observations[-1].read
+        text = track.best()
+        if text is None:
+            return None
+        for cand in sorted([t for _, t in self._tracks.values()] + list(also),
+                           key=lambda t: t.first_ts):
+            gap = cand.first_ts - track.last_ts
+            if not 0 < gap <= self.track_timeout:
+                continue
+            first = cand.observations[0].read
+            reach = REID_WIDTHS * max(last.box.width, first.box.width, 8)
+            if math.dist(_centre(last), _centre(first)) > reach:
+                continue
+            other = cand.best()
+            if other is not None and _same_plate(text.read.plate, other.read.plate):
+                return cand
+        return None
 
     def flush(self) -> list[Track]:
         """End every open track (source ended, disconnected, or the scene changed)."""

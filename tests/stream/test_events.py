@@ -92,9 +92,11 @@ def test_csv_row_matches_the_constructed_stream_csv():
 def test_sinks_write_files(tmp_path):
     data = sample_event().data
     item = Item(1, "o", data["event_id"], data, b"\xff\xd8jpeg", data["filename"], 0, 0.0)
+    other = Item(2, "o", data["event_id"], data, None, None, 0, 0.0)  # e.g. a correction
     with CsvSink("ev/{camera_id}_%y-%m-%d.csv", tmp_path) as s:
         s(item)
-        s(item)
+        s(other)
+        s(other)  # the same spool item again (redelivered after a crash): written once
     rows = list(csv.reader((tmp_path / "ev" / "camera-1_25-08-11.csv").open()))
     assert tuple(rows[0]) == CSV_HEADER and len(rows) == 3
     with JsonlSink("ev/{camera_id}.jsonl", tmp_path) as s:

@@ -134,3 +134,31 @@ def test_a_far_plate_missed_for_a_few_frames_stays_one_track():
     t.update([obs("9c20339", 836, 374, 0.48, w=35)], 0.48)
     (tr,) = t.update([], 3.0)
     assert len(tr.observations) == 2
+
+
+def test_a_broken_track_of_the_same_plate_is_joined_not_a_second_vehicle():
+    """The red car of cars.mp4 comes out from behind another: a partial read ('23126'),
+    then, a few dropped frames later, the whole, larger plate further on — too far to match
+    frame to frame, but it began after the first was last seen, nearby, with the same text."""
+    t = PlateTracker(track_timeout=1.5)
+    for i in range(3):
+        assert t.update([obs("23126", 578 - 8 * i, 300, 0.1 * i, score=0.95, w=47)],
+                        0.1 * i) == []
+    due = []
+    for i in range(12):
+        ts = 0.5 + 0.1 * i
+        due += t.update([obs("34a23126", 470 - 20 * i, 300, ts, score=1.0, w=81 + i)], ts)
+    assert due == []  # the first track's end joined the second, nothing reported
+    (tr,) = t.update([], 5.0)
+    assert len(tr.observations) == 15 and tr.best().read.plate == "34a23126"
+
+
+def test_a_track_of_another_plate_that_follows_is_not_joined():
+    t = PlateTracker(track_timeout=1.5)
+    for i in range(3):
+        t.update([obs("ab12cde", 500, 300, 0.1 * i, w=60)], 0.1 * i)
+    due = []
+    for i in range(20):
+        ts = 0.5 + 0.1 * i
+        due += t.update([obs("kl45mno", 700, 300, ts, w=60, score=0.6)], ts)
+    assert [tr.best().read.plate for tr in due] == ["ab12cde"]
