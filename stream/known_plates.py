@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from rapidfuzz.distance import Levenshtein
 
+from engine.errors import EngineError
+
 __all__ = [
     "KnownPlate", "KnownPlates", "KnownPlatesError", "KnownListConfig", "normalize_plate",
     "plate_key", "parse_csv",
@@ -33,7 +35,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_FIELD = 200
 
 
-class KnownPlatesError(ValueError):
+class KnownPlatesError(EngineError, ValueError):
     """Bad input or a refused change; ``status`` is the HTTP status the API answers."""
 
     def __init__(self, message: str, status: int = 400) -> None:

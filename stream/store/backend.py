@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.errors import EngineError
 from stream.store.schema import MIGRATIONS
 
 __all__ = ["Backend", "SqliteBackend", "PostgresBackend", "StoreError"]
@@ -22,7 +23,7 @@ __all__ = ["Backend", "SqliteBackend", "PostgresBackend", "StoreError"]
 log = logging.getLogger(__name__)
 
 
-class StoreError(RuntimeError):
+class StoreError(EngineError, RuntimeError):
     """The store cannot be opened or used; one line for the user."""
 
 
