@@ -57,7 +57,7 @@ class MqttSender:
         if cfg.tls:
             c.tls_set(ca_certs=cfg.ca_file)
         c.will_set(self._t("availability"), "offline", qos=1, retain=True)
-        c.reconnect_delay_set(1, 30)
+        c.reconnect_delay_set(1, 10)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
