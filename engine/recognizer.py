@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine import models
+from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
 from engine.config import EngineConfig
@@ -19,6 +19,7 @@ from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.process import crop_plate
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
+from engine.precision import cpu_int8_flags, select_precision
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
@@ -95,6 +96,7 @@ class Recognizer:
         self.plates = plates
         self.ocr = ocr
         self.vehicles = vehicles
+        self.precision = "fp32"  # from_models_dir says when int8 models were loaded
 
     @classmethod
     def from_models_dir(
@@ -105,6 +107,7 @@ class Recognizer:
         vehicles: bool = True,
         backend: Preference | None = None,
         engines_dir: str | os.PathLike[str] | None = None,
+        precision: str | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
@@ -114,6 +117,9 @@ class Recognizer:
                 run raises BackendError with the reason.
             engines_dir: TensorRT engines built by ``platestream build-engines`` (default
                 ``$PLATESTREAM_ENGINES``).
+            precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
+                ``int8``: the int8 copies from ``platestream models quantize`` (see
+                engine.precision for what auto picks).
         """
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
@@ -123,16 +129,30 @@ class Recognizer:
         preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
+        files = dict(onnx)
+        if choice.kind == "tensorrt":
+            files = {k: model_file(choice, f, engines) for k, f in onnx.items()}
+        int8 = {s.key: quantize.int8_path(s, onnx[s.key]) for s in specs}
+        picked = select_precision(
+            precision or os.environ.get("PLATESTREAM_PRECISION") or "auto",
+            cpu_backend=choice.kind == "onnxruntime",
+            int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
+            flags=cpu_int8_flags(),
+        )
+        if picked.precision == "int8":
+            files.update({k: p for k, p in int8.items() if p is not None})
+        log.info("engine: precision %s: %s", picked.precision, picked.reason)
 
         def open_model(spec: models.ModelSpec) -> Backend:
-            return open_backend(model_file(choice, onnx[spec.key], engines), threads,
-                                choice.providers)
+            return open_backend(files[spec.key], threads, choice.providers)
 
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)
         veh = VehicleDetector(open_model(models.VEHICLE_DETECTOR)) if vehicles else None
         log.info("engine: models from %s, %d threads", d, threads)
-        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec = cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec.precision = picked.precision
+        return rec
 
     @property
     def backend_name(self) -> str:

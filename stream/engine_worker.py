@@ -175,6 +175,7 @@ class EngineWorker:
         out["max_queue"] = self._queue.maxsize
         out["workers"] = self.workers
         out["backend"] = self.recognizer.backend_name
+        out["precision"] = getattr(self.recognizer, "precision", "fp32")
         return out
 
     def _collect(self, first: _Job, pending: list[_Job]) -> list[_Job]:
