@@ -83,6 +83,12 @@ def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -
     )
 
 
+def _merged(read: PlateRead, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+    """The full call's candidates with ``read``'s own text first (as the full call has it)."""
+    first = Candidate(read.plate, read.score)
+    return (first, *(c for c in candidates if c.plate != read.plate))[:MAX_CANDIDATES]
+
+
 class Recognizer:
     """Detects plates, reads them and attaches each to its vehicle.
 
@@ -185,16 +191,24 @@ class Recognizer:
         regions: Sequence[str] = (),
         mmc: bool = False,
         config: EngineConfig | dict | str | None = None,
+        *,
+        light: bool = False,
     ) -> list[Recognition]:
         """Read several images; the plate reads of all of them share OCR calls.
 
         ``processing_time`` of each result is the whole batch's time divided evenly.
+
+        ``light``: only what tracking a plate across frames needs: the plate box, text, scores
+        and region are exactly those of the full call, but no vehicle is detected (unless
+        ``detection_rule`` is strict, which needs it to keep or drop a plate) and
+        ``candidates`` holds only the read itself. ``enrich`` adds the rest to the read that
+        is reported (a stream's best frame of a vehicle).
         """
         t0 = time.perf_counter()
         cfg = EngineConfig.parse(config)
         wanted = parse_regions(regions)
         need_vehicles = self.vehicles is not None and (
-            cfg.mode != "fast" or cfg.detection_rule == "strict" or mmc
+            cfg.detection_rule == "strict" or (not light and (cfg.mode != "fast" or mmc))
         )
         per_image: list[tuple[Detections, Detections]] = []
         crops: list[np.ndarray] = []
@@ -211,7 +225,7 @@ class Recognizer:
             square += [
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]
-        beam = 1 if cfg.mode == "fast" else MAX_CANDIDATES
+        beam = 1 if cfg.mode == "fast" or light else MAX_CANDIDATES
         reads = iter(self.ocr.read_plates(crops, square, beam=beam) if crops else [])
         elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
         out = []
@@ -225,6 +239,35 @@ class Recognizer:
                     results.append(plate)
             out.append(Recognition(tuple(results), elapsed, w, h))
         return out
+
+    def enrich(
+        self,
+        image: np.ndarray,
+        read: PlateRead,
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> PlateRead:
+        """``read`` (from a ``light`` call on ``image``) with what the full call adds: its
+        vehicle and candidates. Text, scores and box stay those of ``read``.
+
+        The full call is run on the image and its plate with the same box supplies the rest
+        (the same image and box give the same read); a read whose box is not found again (it
+        cannot be, short of a different image) keeps what it has and gets a vehicle by box.
+        """
+        full = self.recognize(image, regions, mmc, config)
+        same = [r for r in full.results if r.box == read.box]
+        if same:
+            twin = same[0]
+            return read.replace(vehicle=twin.vehicle, candidates=_merged(read, twin.candidates),
+                                model_make=twin.model_make, color=twin.color,
+                                orientation=twin.orientation)
+        cfg = EngineConfig.parse(config)
+        if self.vehicles is None or (cfg.mode == "fast" and not mmc):
+            return read
+        h, w = image.shape[:2]
+        vehicles = self.vehicles.detect(image, VEHICLE_THRESHOLD, recheck_closeups=mmc)
+        return read.replace(vehicle=_attach_vehicle(read.box, vehicles, w, h))
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
