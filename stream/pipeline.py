@@ -238,7 +238,8 @@ class Pipeline:
     def status(self) -> dict[str, Any]:
         return {
             "cameras": {name: c.status() for name, c in self.cameras.items()},
-            "outputs": {name: {"type": self._output_type(name), **d.stats()}
+            "outputs": {name: {"type": self._output_type(name), **d.stats(),
+                               **(d.send.status() if hasattr(d.send, "status") else {})}
                         for name, d in self.deliveries.items()},
             "engine": self.worker.stats(),
             "threads": sorted(t.name for t in threading.enumerate()),
