@@ -143,7 +143,7 @@ async def _serve(
     pipeline: object | None = None,
 ) -> None:
     app = create_app(worker, settings, status_provider=status_provider, store=store,
-                     known=known)
+                     known=known, pipeline=pipeline)
     runner = web.AppRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()

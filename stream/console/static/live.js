@@ -72,21 +72,34 @@
     return li;
   }
 
+  // Insert newest first, once per event id, however it arrived (page render, SSE, catch-up).
+  function insert(list, ev, withCrop, max) {
+    if (!list || !tpl || list.querySelector(`li[data-event="${CSS.escape(ev.event_id)}"]`)) return;
+    const li = plateItem(ev, withCrop);
+    li.dataset.event = ev.event_id;
+    const after = [...list.children].find((c) => (c.querySelector("time")?.getAttribute("datetime") || "") < ev.time);
+    list.insertBefore(li, after || null);
+    while (list.children.length > max) list.lastElementChild.remove();
+  }
+
   function onPlate(ev) {
-    if (feed) {
-      feed.prepend(plateItem(ev, true));
-      while (feed.children.length > MAX_FEED) feed.lastElementChild.remove();
-    }
-    const list = document.querySelector(`.last-plates[data-camera="${CSS.escape(ev.camera)}"]`);
-    if (list && tpl) {
-      list.prepend(plateItem(ev, false));
-      while (list.children.length > MAX_LAST) list.lastElementChild.remove();
-    }
+    insert(feed, ev, true, MAX_FEED);
+    insert(document.querySelector(`.last-plates[data-camera="${CSS.escape(ev.camera)}"]`), ev,
+           false, MAX_LAST);
+  }
+
+  // Events stored between the page's render and the stream's (re)connection.
+  async function catchUp() {
+    if (!feed) return;
+    try {
+      const data = await api("GET", "/api/v1/events?limit=" + MAX_FEED);
+      data.events.forEach(onPlate);
+    } catch (e) { /* the store is off: nothing to catch up */ }
   }
 
   document.querySelectorAll(".camera").forEach((card) => refreshThumb(card, "streaming"));
   const source = new EventSource("/ui/live");
-  source.addEventListener("open", () => setState(true, "live"));
+  source.addEventListener("open", () => { setState(true, "live"); catchUp(); });
   source.addEventListener("error", () => setState(false, "reconnecting…"));
   source.addEventListener("status", (m) => onStatus(JSON.parse(m.data)));
   source.addEventListener("plate", (m) => onPlate(JSON.parse(m.data)));
