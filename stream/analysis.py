@@ -65,6 +65,7 @@ class CameraAnalyzer(threading.Thread):
         self.emit = emit
         self.timezone = timezone
         self.stats = AnalyzerStats()
+        self.last_frame: Frame | None = None  # the newest frame seen (the console's thumbnail)
         self.finished = threading.Event()  # the source ended for good and all events are out
         self.on_idle: Callable[[], object] | None = None  # called when no frame came for 0.5 s
         self._stop_event = threading.Event()
@@ -103,6 +104,7 @@ class CameraAnalyzer(threading.Thread):
             self._finish(self._tracker.flush())
 
     def _analyse(self, frame: Frame) -> None:
+        self.last_frame = frame
         if frame.cut:  # a scene cut or a fast pan: no track carries over
             self.stats.scene_changes += 1
             self._finish(self._tracker.flush())
