@@ -45,6 +45,9 @@ class EngineSection:
         default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
                                           "then TensorRT when a GPU and engines are present)"})
     engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
+    precision: Literal["auto", "fp32", "int8"] = field(
+        default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
+                                          "then int8 when quantized models and VNNI/AMX exist)"})
     threads: int | None = field(default=None, metadata={
         "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
                                     "workers)"})
