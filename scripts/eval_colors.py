@@ -97,7 +97,7 @@ def make_model(x: np.ndarray, y: np.ndarray, classes: list[str], lam: float,
 def cv_logits(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: list[str],
               lam: float) -> np.ndarray:
     z = np.zeros((len(y), len(classes)))
-    for f in range(FOLDS):
+    for f in np.unique(folds):
         tr, te = folds != f, folds == f
         z[te] = color.Model(make_model(x[tr], y[tr], classes, lam)).logits(x[te])
     return z
@@ -110,8 +110,8 @@ def softmax(z: np.ndarray, t: float = 1.0) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def nll(z: np.ndarray, y: np.ndarray, t: float) -> float:
-    return float(-np.log(softmax(z, t)[np.arange(len(y)), y] + 1e-12).mean())
+def nll(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
 
 
 def choose(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: list[str]) -> dict:
@@ -119,12 +119,50 @@ def choose(x: np.ndarray, y: np.ndarray, folds: np.ndarray, classes: list[str]) 
     best = None
     for lam in LAMBDAS:
         z = cv_logits(x, y, folds, classes, lam)
-        key = ((z.argmax(1) == y).mean(), -nll(z, y, 1.0))
+        key = ((z.argmax(1) == y).mean(), -nll(softmax(z), y))
         if best is None or key > best[0]:
             best = (key, lam, z)
     _, lam, z = best  # type: ignore[misc]
-    t = minimize_scalar(lambda t: nll(z, y, t), bounds=(0.2, 5.0), method="bounded").x
-    return {"lambda": lam, "temperature": float(t), "cv_top1": float((z.argmax(1) == y).mean())}
+    t = minimize_scalar(lambda t: nll(softmax(z, t), y), bounds=(0.2, 5.0), method="bounded").x
+    return {"lambda": lam, "temperature": round(float(t), 4),
+            "cv_top1": round(float((z.argmax(1) == y).mean()), 3)}
+
+
+CLASSES = list(color.Classifier.classes)
+CHROMATIC = set(color.HUES)
+
+
+def fit_classifier(x: np.ndarray, votes: np.ndarray, labels: list[str],
+                   folds: np.ndarray) -> tuple[dict, dict]:
+    """The three parts of color.Classifier from labelled rows; (params, choices made)."""
+    lab = np.array(labels)
+    chrom = np.array([c in CHROMATIC for c in labels])
+    gate_y = chrom.astype(int)
+    gate_ch = choose(x, gate_y, folds, ["achromatic", "chromatic"])
+    gate = make_model(x, gate_y, ["achromatic", "chromatic"], gate_ch["lambda"],
+                      gate_ch["temperature"])
+    ach = ~chrom
+    ach_y = np.array([color.ACHROMATIC.index(c) for c in lab[ach]])
+    ach_ch = choose(x[ach], ach_y, folds[ach], list(color.ACHROMATIC))
+    achromatic = make_model(x[ach], ach_y, list(color.ACHROMATIC), ach_ch["lambda"],
+                            ach_ch["temperature"])
+    hue_y = np.array([color.HUES.index(c) for c in lab[chrom]])
+    gamma = minimize_scalar(lambda g: nll(color.hue_proba(votes[chrom], g), hue_y),
+                            bounds=(0.05, 5.0), method="bounded").x
+    params = {"gate": gate, "achromatic": achromatic, "hue_gamma": round(float(gamma), 4)}
+    return params, {"gate": gate_ch, "achromatic": ach_ch, "hue_gamma": params["hue_gamma"]}
+
+
+def cv_proba(x: np.ndarray, votes: np.ndarray, labels: list[str],
+             folds: np.ndarray) -> np.ndarray:
+    """Cross-validated probabilities (folds by plate), every part refitted per fold."""
+    p = np.zeros((len(labels), len(CLASSES)))
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        params, _ = fit_classifier(x[tr], votes[tr], [labels[i] for i in np.flatnonzero(tr)],
+                                   folds[tr])
+        p[te] = color.Classifier(params).proba(x[te], votes[te])
+    return p
 
 
 def scores(p: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
@@ -174,12 +212,16 @@ def print_scores(title: str, s: dict, classes: list[str]) -> None:
               + f"   {s['per_colour'][c]['top1']:.0%} of {s['per_colour'][c]['n']}")
 
 
-def feature_matrix(rows: list[dict], data: Path, with_plate: bool) -> np.ndarray:
-    out = []
+def feature_matrix(rows: list[dict], data: Path,
+                   with_plate: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colour statistics and hue votes of every labelled vehicle."""
+    feats, votes = [], []
     for r in rows:
         img = read_image_file(data / r["image"])
-        out.append(color.features(img, r["xyxy"], r["plate_xyxy"] if with_plate else None))
-    return np.array(out)
+        x, v = color.features(img, r["xyxy"], r["plate_xyxy"] if with_plate else None)
+        feats.append(x)
+        votes.append(v)
+    return np.array(feats), np.array(votes)
 
 
 def write_params(models: dict, shipped: bool, note: str) -> None:
@@ -205,33 +247,31 @@ def main() -> None:
     args = ap.parse_args()
 
     rows = load(args.data)
-    classes = sorted({r["color"] for r in rows})
-    y = np.array([classes.index(r["color"]) for r in rows])
+    classes = CLASSES
+    labels = [r["color"] for r in rows]
+    y = np.array([classes.index(c) for c in labels])
     h = np.array([r["hash"] for r in rows])
     held = h < HELD_OUT
-    counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
+    counts = {c: labels.count(c) for c in classes if c in labels}
     print(f"{len(rows)} labelled vehicles: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
     report: dict = {"labels": counts, "n": len(rows),
                     "held_out_n": int(held.sum()), "tune_n": int((~held).sum()), "models": {}}
     fitted: dict = {}
     timing_models: dict = {}
+    tune_labels = [c for c, k in zip(labels, held, strict=True) if not k]
     for name, with_plate in (("plate", True), ("box", False)):
-        x = feature_matrix(rows, args.data, with_plate)
-        tx, ty, tf = x[~held], y[~held], h[~held] % FOLDS
-        ch = choose(tx, ty, tf, classes)
-        params = make_model(tx, ty, classes, ch["lambda"], ch["temperature"])
-        model = color.Model(params)
+        x, votes = feature_matrix(rows, args.data, with_plate)
+        params, chosen = fit_classifier(x[~held], votes[~held], tune_labels, h[~held] % FOLDS)
+        model = color.Classifier(params)
         timing_models[name] = model
-        held_scores = scores(model.proba(x[held]), y[held], classes)
-        z_all = cv_logits(x, y, h % FOLDS, classes, ch["lambda"])
-        cv_scores = scores(softmax(z_all, ch["temperature"]), y, classes)
-        report["models"][name] = {"chosen": ch, "held_out": held_scores, "cv_all": cv_scores}
+        held_scores = scores(model.proba(x[held], votes[held]), y[held], classes)
+        cv_scores = scores(cv_proba(x, votes, labels, h % FOLDS), y, classes)
+        report["models"][name] = {"chosen": chosen, "held_out": held_scores, "cv_all": cv_scores}
         what = "with the plate box" if with_plate else "vehicle box only"
         print_scores(f"[{name}: {what}] held out", held_scores, classes)
         print_scores(f"[{name}: {what}] 5-fold CV over all labels", cv_scores, classes)
         if args.fit:
-            all_ch = choose(x, y, h % FOLDS, classes)
-            fitted[name] = make_model(x, y, classes, all_ch["lambda"], all_ch["temperature"])
+            fitted[name], _ = fit_classifier(x, votes, labels, h % FOLDS)
 
     headline = report["models"]["plate"]["held_out"]["top1"]
     shipped = headline >= SHIP_AT

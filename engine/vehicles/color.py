@@ -22,21 +22,17 @@ recognizer answers the unknown form ``[{"color": "unknown", "score": 0}]``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
 import numpy as np
 
 __all__ = [
-    "COLORS", "UNKNOWN", "SHIPPED", "NOTE", "estimate", "color_scores", "box_features",
-    "plate_features", "Model",
+    "COLORS", "UNKNOWN", "SHIPPED", "NOTE", "estimate", "color_scores", "features", "hue_votes",
+    "Model", "Classifier",
 ]
 
-# Plate Recognizer's colour names (its golden responses use black, white, silver, red, blue;
-# silver also stands for grey, as in Plate Recognizer's answers).
-COLORS = ("black", "blue", "brown", "green", "orange", "purple", "red", "silver", "white",
-          "yellow", "gold")
 UNKNOWN = "unknown"
 
 W, H = 64, 48
@@ -74,9 +70,8 @@ def _hue_stats(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return chroma, direction, bins
 
 
-def box_features(crop: np.ndarray) -> np.ndarray:
-    """25 colour statistics of the body band of a vehicle crop (BGR uint8)."""
-    lab, hsv = _to_lab_hsv(crop, (W, H))
+def box_features(lab: np.ndarray, hsv: np.ndarray) -> np.ndarray:
+    """25 colour statistics of the body band of a vehicle crop (Lab and HSV, H x W)."""
     y0, y1, x0, x1 = BAND
     band = (slice(int(y0 * H), int(y1 * H)), slice(int(x0 * W), int(x1 * W)))
     p, q = lab[band].reshape(-1, 3), hsv[band].reshape(-1, 3)
@@ -154,6 +149,67 @@ class Model:
         return e / e.sum(1, keepdims=True)
 
 
+def hue_votes(lab: np.ndarray, hsv: np.ndarray) -> np.ndarray:
+    """Chroma-weighted votes of the body's coloured pixels for each of ``HUES``.
+
+    Only the central columns of the body band vote (the outer ones hold the tail and head
+    lights). Lab hue angle ranges; a dark or weakly coloured orange-to-yellow pixel is brown.
+    """
+    y0, y1, _, _ = BAND
+    sl = (slice(int(y0 * H), int(y1 * H)), slice(int(0.25 * W), int(0.75 * W)))
+    p, q = lab[sl].reshape(-1, 3), hsv[sl].reshape(-1, 3)
+    chroma = np.hypot(p[:, 1], p[:, 2])
+    keep = (chroma > CHROMA_MIN) & (q[:, 1] > 0.25)
+    light, chroma = p[keep, 0], chroma[keep]
+    hue = np.degrees(np.arctan2(p[keep, 2], p[keep, 1])) % 360
+    k = np.searchsorted(HUE_EDGES, hue, side="right")
+    k = np.asarray(HUE_OF_RANGE)[k]
+    k[(hue >= 40) & (hue < 115) & ((light < 45) | (chroma < 25))] = HUES.index("brown")
+    return np.bincount(k, weights=chroma, minlength=len(HUES))
+
+
+# Lab hue angle ranges (degrees) -> hue name: [345, 45) red, [45, 80) orange, [80, 115) yellow,
+# [115, 250) green, [250, 315) blue, [315, 345) purple.
+HUES = ("red", "orange", "yellow", "green", "blue", "purple", "brown")
+HUE_EDGES = (45.0, 80.0, 115.0, 250.0, 315.0, 345.0)
+HUE_OF_RANGE = (0, 1, 2, 3, 4, 5, 0)  # index of searchsorted(HUE_EDGES) -> HUES index
+ACHROMATIC = ("black", "silver", "white")
+# The colours estimate() answers: Plate Recognizer's names (its golden responses use black,
+# white, silver, red, blue); silver also stands for grey.
+COLORS = ACHROMATIC + HUES
+
+
+def hue_proba(votes: np.ndarray, gamma: float) -> np.ndarray:
+    """Votes -> probabilities over ``HUES``; ``gamma`` (fitted) sharpens or flattens them."""
+    v = np.atleast_2d(votes) + 1.0  # one unit of chroma each: no votes -> uniform
+    logp = gamma * np.log(v / v.sum(1, keepdims=True))
+    logp -= logp.max(1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(1, keepdims=True)
+
+
+class Classifier:
+    """P(colour) = P(chromatic) P(hue | chromatic) + P(achromatic) P(black/silver/white | ...).
+
+    ``gate``: chromatic or not, and ``achromatic``: black, silver or white, are logistic
+    regressions over the colour statistics; the hue of a chromatic vehicle comes from the
+    votes of its coloured pixels (``hue_votes``), which needs no training data per hue.
+    """
+
+    classes = ACHROMATIC + HUES
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.gate = Model(params["gate"])
+        self.achromatic = Model(params["achromatic"])
+        self.gamma = float(params["hue_gamma"])
+        self._chromatic = self.gate.classes.index("chromatic")
+
+    def proba(self, x: np.ndarray, votes: np.ndarray) -> np.ndarray:
+        pc = self.gate.proba(x)[:, self._chromatic : self._chromatic + 1]
+        pa = self.achromatic.proba(x)  # in ACHROMATIC order (fitted so)
+        return np.hstack([(1 - pc) * pa, pc * hue_proba(votes, self.gamma)])
+
+
 def _as_xyxy(box: Any) -> tuple[float, float, float, float] | None:
     """A Box, a {"xmin", ...} mapping or an (x1, y1, x2, y2) sequence; None if unusable."""
     try:
@@ -186,23 +242,26 @@ def _as_bgr(image: Any) -> np.ndarray | None:
 def features(
     image: np.ndarray, box: tuple[float, float, float, float],
     plate: tuple[float, float, float, float] | None,
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(colour statistics, hue votes) of the vehicle in ``box``; None without usable pixels."""
     crop = _clip(image, *box)
     if crop is None or min(crop.shape[:2]) < MIN_SIDE:
         return None
-    body = box_features(crop)
-    return body if plate is None else np.r_[body, plate_features(image, box, plate, body)]
+    lab, hsv = _to_lab_hsv(crop, (W, H))
+    body = box_features(lab, hsv)
+    x = body if plate is None else np.r_[body, plate_features(image, box, plate, body)]
+    return x, hue_votes(lab, hsv)
 
 
-_MODELS: dict[str, Model] | None = None
+_MODELS: dict[str, Classifier] | None = None
 
 
-def _models() -> dict[str, Model]:
+def _models() -> dict[str, Classifier]:
     global _MODELS
     if _MODELS is None:
         from engine.vehicles import color_params
 
-        _MODELS = {name: Model(p) for name, p in color_params.MODELS.items()}
+        _MODELS = {name: Classifier(p) for name, p in color_params.MODELS.items()}
     return _MODELS
 
 
@@ -223,11 +282,12 @@ def estimate(
         plate = None
     if img is None or box is None:
         return ((UNKNOWN, 0.0),)
-    x = features(img, box, plate)
-    if x is None or not np.all(np.isfinite(x)):
+    measured = features(img, box, plate)
+    if measured is None or not all(np.all(np.isfinite(v)) for v in measured):
         return ((UNKNOWN, 0.0),)
+    x, votes = measured
     model = _models()["plate" if plate is not None else "box"]
-    p = model.proba(x)[0]
+    p = model.proba(x, votes)[0]
     order = np.argsort(-p)[: max(1, top)]
     return tuple((model.classes[i], float(p[i])) for i in order)
 
@@ -244,10 +304,11 @@ SHIPPED, NOTE = _shipped()
 def color_scores(image_bgr: np.ndarray, vehicle_box: Any, plate_box: Any = None) -> tuple:
     """What a Snapshot result's ``color`` holds: ``ColorScore``s, best first, never empty.
 
-    The estimate when it ships (``SHIPPED``), else the unknown form ``("unknown", 0)``.
+    The estimate when it ships (``SHIPPED``) and the vehicle box is known, else the unknown
+    form ``ColorScore("unknown", 0.0)``.
     """
     from engine.result import ColorScore
 
-    if not SHIPPED:
+    if not SHIPPED or vehicle_box is None:
         return (ColorScore(UNKNOWN, 0.0),)
     return tuple(ColorScore(c, s) for c, s in estimate(image_bgr, vehicle_box, plate_box))
