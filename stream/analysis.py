@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,10 +48,29 @@ class AnalyzerStats:
     events: int = 0
     updates: int = 0
     scene_changes: int = 0
+    inflight_peak: int = 0  # most frames of this camera in the engine at once
     repeats: int = 0
     low_score: int = 0
     errors: int = 0
     last_error: str | None = None
+
+
+@dataclass(eq=False)
+class _Step:
+    """One thing to apply to the tracker, in order: an analysed frame (its engine future),
+    a frame the motion gate skipped, or the end of the source."""
+
+    frame: Frame | None = None
+    future: concurrent.futures.Future[Recognition] | None = None
+    still: bool = False
+    ended: SourceEnded | None = None
+
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def wait(self, timeout: float) -> None:
+        if self.future is not None:
+            concurrent.futures.wait([self.future], timeout=timeout)
 
 
 class CameraAnalyzer(threading.Thread):
@@ -83,36 +103,64 @@ class CameraAnalyzer(threading.Thread):
                 log.warning("camera %s: analysis thread didn't exit", self.cam.name)
 
     def run(self) -> None:
+        # Up to max_inflight frames of this camera are in the engine at once (a camera is not
+        # limited to one frame's latency); their results are applied in frame order, with
+        # what happened between them (motion-gated frames, cuts, source ends) kept in order.
+        pending: deque[_Step] = deque()
         try:
             while not self._stop_event.is_set():
-                item = self.slot.get(0.5)
+                while pending and pending[0].ready():
+                    self._apply(pending.popleft())
+                if len(pending) >= self.cam.max_inflight:
+                    pending[0].wait(0.5)
+                    continue
+                item = self.slot.get(0.01 if pending else 0.5)
                 if item is None:
-                    if self.cam.live:  # a quiet camera still ends its tracks on time
-                        self._finish(self._tracker.update([], time.monotonic()))
-                    if self.on_idle is not None:
-                        self.on_idle()
+                    if not pending:
+                        if self.cam.live:  # a quiet camera still ends its tracks on time
+                            self._finish(self._tracker.update([], time.monotonic()))
+                        if self.on_idle is not None:
+                            self.on_idle()
                 elif isinstance(item, SourceEnded):
-                    self._finish(self._tracker.flush())
-                    if self._gate is not None:
-                        self._gate.reset()
-                    if item.final:
-                        self.finished.set()
+                    pending.append(_Step(ended=item))
                 else:
-                    self._analyse(item)
+                    pending.append(self._start(item))
+                    inflight = sum(not st.ready() for st in pending)
+                    self.stats.inflight_peak = max(self.stats.inflight_peak, inflight)
         finally:
-            # Stopping: what was seen is reported, never lost.
+            # Stopping: what is in the engine is awaited (bounded), what was seen is
+            # reported, never lost.
+            deadline = time.monotonic() + 5.0
+            while pending:
+                step = pending.popleft()
+                step.wait(max(0.0, deadline - time.monotonic()))
+                self._apply(step)
             self._finish(self._tracker.flush())
 
-    def _analyse(self, frame: Frame) -> None:
+    def _start(self, frame: Frame) -> _Step:
         self.last_frame = frame
+        if self._gate is not None and not self._gate.moved(frame.image, frame.ts):
+            return _Step(frame, still=True)
+        return _Step(frame, future=self._submit(frame))
+
+    def _apply(self, step: _Step) -> None:
+        if step.ended is not None:
+            self._finish(self._tracker.flush())
+            if self._gate is not None:
+                self._gate.reset()
+            if step.ended.final:
+                self.finished.set()
+            return
+        frame = step.frame
+        assert frame is not None
         if frame.cut:  # a scene cut or a fast pan: no track carries over
             self.stats.scene_changes += 1
             self._finish(self._tracker.flush())
-        if self._gate is not None and not self._gate.moved(frame.image, frame.ts):
+        if step.still:
             self.stats.skipped_still += 1
             self._finish(self._tracker.update([], frame.ts))
             return
-        rec = self._recognize(frame)
+        rec = self._result(step.future)
         if rec is None:
             return
         self.stats.analysed += 1
@@ -120,28 +168,30 @@ class CameraAnalyzer(threading.Thread):
                for r in rec.results if self._in_zone(r, frame)]
         self._finish(self._tracker.update(obs, frame.ts))
 
-    def _recognize(self, frame: Frame) -> Recognition | None:
+    def _submit(self, frame: Frame) -> concurrent.futures.Future[Recognition] | None:
         cam = self.cam
         try:
-            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config,
-                                     light=PER_VEHICLE_ENRICH)
+            return self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config,
+                                      light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
             return None
-        while True:
-            try:
-                return fut.result(timeout=0.5)
-            except concurrent.futures.TimeoutError:
-                if self._stop_event.is_set():
-                    fut.cancel()
-                    return None
-            except concurrent.futures.CancelledError:
-                return None
-            except Exception as exc:  # an engine failure costs this frame, not the camera
-                self.stats.errors += 1
-                self.stats.last_error = scrub(f"{type(exc).__name__}: {exc}")
-                log.warning("camera %s: inference failed: %s", cam.name, exc)
-                return None
+
+    def _result(self, fut: concurrent.futures.Future[Recognition] | None) -> Recognition | None:
+        if fut is None:
+            return None
+        if not fut.done():  # stopping and it did not finish in time
+            fut.cancel()
+            return None
+        try:
+            return fut.result(timeout=0)
+        except concurrent.futures.CancelledError:
+            return None
+        except Exception as exc:  # an engine failure costs this frame, not the camera
+            self.stats.errors += 1
+            self.stats.last_error = scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("camera %s: inference failed: %s", self.cam.name, exc)
+            return None
 
     def _in_zone(self, read: PlateRead, frame: Frame) -> bool:
         if not self._zones:

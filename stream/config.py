@@ -89,6 +89,9 @@ class CameraConfig:
     match_ratio: float = field(default=80.0, metadata={"ge": 0, "le": 100,
                                                        "help": "fuzzy % for 'same plate'"})
     motion: bool = field(default=True, metadata={"help": "skip frames where nothing moved"})
+    max_inflight: int = field(default=2, metadata={
+        "ge": 1, "le": 8, "help": "frames of this camera in the engine at once (results are "
+                                  "applied in frame order)"})
     config: dict = field(default_factory=dict, metadata={"help": "engine config (threshold_d...)"})
 
     @property

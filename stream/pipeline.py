@@ -84,6 +84,7 @@ class _Camera:
             "events": a.events,
             "event_updates": a.updates,
             "scene_changes": a.scene_changes,
+            "inflight_peak": a.inflight_peak,
             "repeats_suppressed": a.repeats,
             "tracks_below_min_score": a.low_score,
             "analysis_errors": a.errors,

@@ -83,3 +83,34 @@ def test_a_track_first_suppressed_as_a_repeat_is_an_event_when_its_plate_is_anot
     a._finish([track])
     assert [e.plate for e in events] == ["ab12cde", "xy98zzq"]
     assert "updated" not in events[1].data
+
+
+def test_frames_in_flight_are_applied_in_order(tmp_path, evaldata, engine_worker):
+    """max_inflight frames of one camera in the engine at once; the track still sees them in
+    frame order (direction and best read are the same as one at a time)."""
+    from pathlib import Path
+
+    from stream.pipeline import Pipeline
+    from tests.stream.helpers import make_config, read_jsonl, wait_for
+
+    out = {}
+    for n in (1, 2):
+        (tmp_path / f"n{n}").mkdir()
+        cfg = make_config(tmp_path / f"n{n}", {
+            "cameras": {"street": {"url": str(evaldata / "videos" / "license_plate.mp4"),
+                                   "realtime": False, "sample": 4, "max_inflight": n,
+                                   "outputs": ["jsonl"]}},
+            "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
+        })
+        with Pipeline(cfg, engine_worker) as p:
+            assert wait_for(p.done, 120), p.status()
+            assert p.wait_delivered(30)
+            cam = p.status()["cameras"]["street"]
+        assert cam["inflight_peak"] == n, cam
+        assert cam["frames_analysed"] == 35, cam
+        out[n] = read_jsonl(Path(cfg.output_dir) / "street.jsonl")
+    for n in (1, 2):
+        (ev,) = out[n]
+        assert ev["results"][0]["plate"] == "ls15ebc"
+    assert out[1][0]["results"][0]["direction"] == out[2][0]["results"][0]["direction"]
+    assert out[1][0]["results"][0]["position_sec"] == out[2][0]["results"][0]["position_sec"]
