@@ -84,7 +84,9 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
             os.link(video, copy) if video.stat().st_dev == Path(tmp).stat().st_dev else (
                 copy.write_bytes(video.read_bytes()))
             cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
-                               "sample": args.sample, "motion": not args.no_motion}
+                               "sample": args.sample, "motion": not args.no_motion,
+                               **({"max_inflight": args.max_inflight}
+                                  if args.max_inflight else {})}
         cfg_path = Path(tmp) / "bench.yaml"
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
@@ -135,6 +137,8 @@ def main() -> int:
     p.add_argument("--sample", type=int, default=2, help="analyse every Nth frame (Stream's "
                    "default is 2)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
+    p.add_argument("--max-inflight", type=int, default=None,
+                   help="frames of a camera in the engine at once (default: the config's)")
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime threads per run (default: cores / workers, as `run`)")
     p.add_argument("--workers", type=int, default=2, help="engine worker threads")
@@ -154,6 +158,8 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
                "--duration", str(args.duration), "--warmup", str(args.warmup),
                "--sample", str(args.sample), "--workers", str(args.workers)]
+        if args.max_inflight:
+            cmd += ["--max-inflight", str(args.max_inflight)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.no_motion:
@@ -180,6 +186,7 @@ def main() -> int:
     report = {
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
         "motion_gate": not args.no_motion, "threads": args.threads or "cores / workers",
+        "max_inflight": args.max_inflight or "config default",
         "workers": args.workers,
         "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),
         "python": platform.python_version(), "results": rows, "largest_realtime_n": best,
