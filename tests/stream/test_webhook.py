@@ -33,6 +33,8 @@ def test_receiver_down_then_up_gets_every_event(tmp_path, evaldata, receiver, en
         hook = p.status()["outputs"]["hook"]
         # Receiver down: every event waits in the spool, attempts fail and are retried.
         assert wait_for(lambda: p.status()["outputs"]["hook"]["failed_attempts"] >= 2, 20)
+        # The file output delivers on its own thread: read it once it has everything.
+        assert wait_for(lambda: p.status()["outputs"]["jsonl"]["pending"] == 0, 30)
         events = read_jsonl(Path(cfg.output_dir) / "all.jsonl")
         assert len(events) >= 4
         assert p.status()["outputs"]["hook"]["pending"] == len(events), hook
