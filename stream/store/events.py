@@ -322,6 +322,13 @@ class EventStore:
             nxt = encode_cursor(last[1], last[0])
         return Page(events, nxt)
 
+    def health(self) -> dict[str, Any]:
+        """Cheap figures for /status/ (no table scan)."""
+        return {"backend": self.kind, "image_mb": round(self._image_bytes / 2**20, 1),
+                "max_image_mb": round(self.max_image_bytes / 2**20, 1),
+                "keep_days": self.keep_days, "retention_runs": self.retention_runs,
+                "deleted_events": self.deleted_events, "deleted_images": self.deleted_images}
+
     def stats(self) -> dict[str, Any]:
         rows = self.db.read("SELECT COUNT(*), MIN(ts), MAX(ts) FROM events")
         n, lo, hi = rows[0]

@@ -29,6 +29,9 @@ class StoreSender:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
+    def status(self) -> dict[str, Any]:
+        return self.store.health()
+
     def __call__(self, item: Item) -> None:
         p = item.payload
         images = {k: base64.b64decode(v) for k, v in (p.get("images") or {}).items()}
