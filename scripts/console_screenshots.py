@@ -81,7 +81,7 @@ def main() -> int:
         env = {**os.environ, "PLATESTREAM_MODELS": os.environ.get(
             "PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))}
         proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", str(cfg)],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                cwd=tmp, env=env, stdout=subprocess.DEVNULL,
                                 stderr=open(Path(tmp) / "run.log", "w"))
         shots: list[str] = []
         try:
