@@ -64,8 +64,9 @@ outputs:
   jsonl: {{type: jsonl, file: "events.jsonl"}}
 """)
     log = open(tmp / "run.log", "w")
+    env = {**os.environ, "PLATESTREAM_STATE": str(tmp / "state")}  # store, spool: this run's
     proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", str(cfg)], cwd=tmp,
-                            stdout=log, stderr=subprocess.STDOUT)
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
