@@ -16,7 +16,9 @@ from aiohttp import web
 
 from stream.engine_worker import EngineWorker
 from stream.http import metrics
+from stream.http.cors import CORS_ORIGINS, cors_middleware
 from stream.http.errors import error_middleware
+from stream.http.protocol import JsonErrorRunner
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
 from stream.http.settings import ServerSettings
@@ -61,16 +63,18 @@ def create_app(
         worker=worker,
         settings=settings,
         usage=UsageStore(data_dir / USAGE_FILE),
-        webhooks=SnapshotWebhooks(settings.webhooks, data_dir / SPOOL_FILE),
+        webhooks=SnapshotWebhooks(settings.webhook_targets, data_dir / SPOOL_FILE),
         limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
         decode_pool=concurrent.futures.ThreadPoolExecutor(DECODE_THREADS, "http-decode"),
         status_provider=status_provider,
     )
     app = web.Application(
         client_max_size=state.limits.body,
-        middlewares=[_metrics_middleware, error_middleware],
+        middlewares=[_metrics_middleware, cors_middleware(settings.allowed_origins),
+                     error_middleware],
     )
     app[STATE] = state
+    app[CORS_ORIGINS] = settings.allowed_origins
     app.add_routes(routes())
     app.cleanup_ctx.append(_lifecycle)
     return app
@@ -119,7 +123,7 @@ async def _serve(
     stop_event: threading.Event | None,
 ) -> None:
     app = create_app(worker, settings, status_provider=status_provider)
-    runner = web.AppRunner(app, shutdown_timeout=10.0)
+    runner = JsonErrorRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -76,7 +76,11 @@ def test_snapshot_shape_matches_golden_keys(recognizer, eu1):
     assert set(plain["results"][0]["vehicle"]) == {"score", "type", "box"}
     mmc = recognizer.recognize(eu1, mmc=True).to_dict()["results"][0]
     assert set(golden["results"][0]) <= set(mmc)
-    assert mmc["model_make"] == [] and mmc["color"] == []  # no attribute model shipped
+    # No make/model or orientation model ships: Plate Recognizer's "unknown" entries, never
+    # empty lists (clients index [0]) and never an invented make.
+    assert mmc["model_make"] == [{"make": "generic", "model": "Unknown", "score": 0}]
+    assert mmc["orientation"] == [{"orientation": "Unknown", "score": 0}]
+    assert len(mmc["color"]) >= 1 and {"color", "score"} == set(mmc["color"][0])
     json.dumps(mmc)  # serialisable as is
 
 
