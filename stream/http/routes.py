@@ -229,7 +229,8 @@ async def _recognize(request: web.Request, st: ServerState, form: RawForm,
         body = vehicle_mode_dict(rec, params.mmc)
     else:
         body = rec.to_dict()
-    if st.webhooks.targets:  # spooled off the loop; the response does not wait for it
+    # spooled off the loop (webhooks, event store); the response does not wait for it
+    if st.webhooks.targets or st.webhooks.store is not None:
         st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body, data, name))
     headers = {}
     if params.ignored_config:
