@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="TCP port (default 8080)")
     p.add_argument("--token", help="require `Authorization: Token TOKEN` on API calls")
     p.add_argument("--max-upload-mb", type=float, help="largest image accepted, MiB (default 5)")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="largest image accepted, in pixels, read from its header before "
+                        "decoding (default 25000000)")
+    p.add_argument("--body-timeout", type=float, metavar="S",
+                   help="seconds a client may take to send its request (default 15)")
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
                    help="lookups per second per token (default: unlimited)")
     p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
@@ -43,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 _OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
-              "batch_window_ms", "webhooks", "data_dir")
+              "batch_window_ms", "webhooks", "data_dir", "max_pixels", "body_timeout")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -97,13 +102,34 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
+    store, known = _open_store(args, settings)  # raises StoreError: one line from main
     worker.start()
     try:
-        run_server(worker, settings)
+        run_server(worker, settings, store=store, known=known)
     except OSError as exc:
         print(f"platestream: cannot listen on {settings.host}:{settings.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1
     finally:
         worker.stop()
+        if store is not None:
+            store.close()
     return 0
+
+
+def _open_store(args: argparse.Namespace, settings: ServerSettings):  # noqa: ANN202
+    """The event store (in ``data_dir``) and known plates of ``serve``: the config file's
+    ``store:`` and ``known_plates:`` sections when it has cameras, else the defaults."""
+    from stream.known_plates import KnownPlates
+    from stream.store import StoreConfig, open_store
+
+    store_cfg, lists, base = StoreConfig(), {}, Path.cwd()
+    if args.config:
+        from stream import config, yamlconf
+
+        root = yamlconf.compose_file(Path(args.config))
+        if isinstance(root.value, dict) and "cameras" in root.value:
+            cfg = config.load_config(args.config)
+            store_cfg, lists, base = cfg.store, cfg.known_plates, Path(args.config).parent
+    store = open_store(store_cfg, settings.data_dir) if store_cfg.enabled else None
+    return store, KnownPlates.from_config(lists, base, backend=store)
