@@ -153,8 +153,11 @@ class Pipeline:
         for name in cam.outputs:
             self.deliveries[name].notify()
         r = event.recognition.results[0]
-        log.info("camera %s: event %s plate %s score %.3f direction %s", cam.name, event.id,
-                 r.plate, r.score, r.extra.get("direction"))
+        # With a printer (run --print-events) the printed line is the console's one line per
+        # event; the details then go to the log at debug level (run --log-file keeps them).
+        log.log(logging.INFO if self.on_event is None else logging.DEBUG,
+                "camera %s: event %s plate %s score %.3f direction %s", cam.name, event.id,
+                r.plate, r.score, r.extra.get("direction"))
         if self.on_event is not None:
             try:
                 self.on_event(event)

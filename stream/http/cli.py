@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how long to wait to batch concurrent requests (default 5)")
     p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",
                    help="POST each result to URL (repeatable)")
-    p.add_argument("--data-dir", help="usage counter and webhook spool directory (default data)")
+    p.add_argument("--data-dir", help="usage counter and webhook spool directory (default: the "
+                   "state directory, $PLATESTREAM_STATE or ~/.local/state/platestream)")
     p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
     add_engine_args(p)
     add_worker_arg(p)
@@ -88,12 +89,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from stream.cli import build_recognizer
     from stream.engine_worker import EngineWorker
     from stream.http.server import run_server
+    from stream.state import writable_dir
 
     try:
         settings = settings_from_args(args)
     except (SettingsError, EngineError) as exc:
         print(f"platestream: {exc}", file=sys.stderr)
         return 2
+    writable_dir(settings.data_path, "data directory")
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
