@@ -129,5 +129,5 @@ def _open_store(args: argparse.Namespace, settings: ServerSettings):  # noqa: AN
         if isinstance(root.value, dict) and "cameras" in root.value:
             cfg = config.load_config(args.config)
             store_cfg, lists, base = cfg.store, cfg.known_plates, Path(args.config).parent
-    store = open_store(store_cfg, settings.data_dir) if store_cfg.enabled else None
+    store = open_store(store_cfg, settings.data_path) if store_cfg.enabled else None
     return store, KnownPlates.from_config(lists, base, backend=store)
