@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stream.cli import add_engine_args, add_worker_arg, build_recognizer
 from stream.config import StreamConfig, load_config
+from stream.state import writable_dir
 
 __all__ = ["register"]
 
@@ -93,6 +94,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from stream.pipeline import Pipeline
 
     cfg = load_config(args.config, data_dir=args.data_dir)
+    writable_dir(cfg.spool_path.parent, "spool directory")
+    writable_dir(cfg.output_dir, "output directory")
+    if cfg.server.enabled:
+        writable_dir(cfg.server.data_path, "server data directory")
     run_server = None
     if cfg.server.enabled:
         try:
