@@ -50,7 +50,7 @@ class MqttSender:
         self._timers: dict[str, threading.Timer] = {}
         self._closed = False
         c = mqtt.Client(CallbackAPIVersion.VERSION2,
-                        client_id=f"platestream-{cfg.node_id}-{topic_part(name)}",
+                        client_id=cfg.client_id or f"platestream-{cfg.node_id}-{topic_part(name)}",
                         protocol=mqtt.MQTTv311)
         if cfg.username is not None:
             c.username_pw_set(cfg.username, cfg.password)
@@ -95,7 +95,9 @@ class MqttSender:
                        properties: Any = None) -> None:
         self._connected.clear()
         if not self._closed and reason.is_failure and self._error is None:
-            self._set_error(f"lost the connection to {self.broker}: {reason}")
+            why = "the broker closed it or went away" if str(reason) == "Unspecified error" \
+                else str(reason)
+            self._set_error(f"lost the connection to {self.broker} ({why})")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Home Assistant announces its (re)start: send the discovery configs again.
