@@ -43,8 +43,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, data_dir=args.data_dir)
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
-          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
+          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}; "
+          f"store: {_store_line(cfg)}; known plates: "
+          f"{', '.join(cfg.known_plates) or 'none'}")
     return 0
+
+
+def _store_line(cfg: StreamConfig) -> str:
+    if not cfg.store.enabled:
+        return "off"
+    return cfg.store.safe_url or "sqlite"
 
 
 def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
