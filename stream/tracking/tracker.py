@@ -7,7 +7,6 @@ for every analysed frame, also with no observations, so tracks end on time.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,16 +23,6 @@ from stream.tracking.distances import get_distance
 
 __all__ = ["Observation", "Track", "PlateTracker", "direction_degrees"]
 
-
-class _NoScalarDistanceAdvice(logging.Filter):
-    """norfair logs advice to use a vectorized distance on the root logger for every tracker;
-    ours is scalar on purpose (it compares plate texts) and sees a handful of plates."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "scalar distance function" not in str(record.msg)
-
-
-logging.getLogger().addFilter(_NoScalarDistanceAdvice())
 
 
 @dataclass(frozen=True, slots=True, eq=False)
