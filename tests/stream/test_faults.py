@@ -15,7 +15,7 @@ import pytest
 from stream.config import ConfigError
 from stream.pipeline import Pipeline
 from tests.stream.helpers import free_port, make_config, read_jsonl, wait_for, write_config
-from tests.stream.test_run_cli import CMD, ENV, ROOT, _get
+from tests.stream.test_run_cli import CMD, ROOT, _env, _get
 
 
 def test_frozen_camera_is_stalled_within_timeout_and_fps_decays(tmp_path, rtsp_server,
@@ -81,14 +81,14 @@ def test_unreadable_video_files_fail_the_camera_and_run_exits(tmp_path, evaldata
             assert st[name]["last_error"], st[name]
         assert st["good"]["state"] == "ended"
     # `check` probes the files (open + first frame) and names the problem.
-    out = subprocess.run([*CMD[:3], "check", str(cfg_path)], cwd=ROOT, env=ENV,
+    out = subprocess.run([*CMD[:3], "check", str(cfg_path)], cwd=ROOT, env=_env(),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1, out
     for name, path in bad.items():
         assert f"cameras.{name}.url: cannot read video file {path}" in out.stderr
     assert "cameras.good" not in out.stderr and "Traceback" not in out.stderr
     # `run` ends on its own, non-zero, one log line per failed file, no traceback.
-    out = subprocess.run([*CMD, str(cfg_path)], cwd=ROOT, env=ENV, capture_output=True,
+    out = subprocess.run([*CMD, str(cfg_path)], cwd=ROOT, env=_env(), capture_output=True,
                          text=True, timeout=180)
     assert out.returncode == 1, out.stderr[-2000:]
     for name in bad:
@@ -130,7 +130,7 @@ def test_credentials_never_appear_in_any_output(tmp_path, rtsp_server, receiver)
                      "image": "none"},
         },
     })
-    proc = subprocess.Popen([*CMD, str(cfg), "--print-events", "json"], cwd=ROOT, env=ENV,
+    proc = subprocess.Popen([*CMD, str(cfg), "--print-events", "json"], cwd=ROOT, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
