@@ -15,8 +15,8 @@ from engine.backends.select import Preference, model_file, select_backend
 from engine.config import EngineConfig
 from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
+from engine.geometry import coverage, crop
 from engine.ocr import OcrRead, PlateOCR, load_ocr_config
-from engine.ocr.process import crop_plate
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
@@ -68,10 +68,7 @@ def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -
     if not len(vehicles):
         return None
     v = vehicles.xyxy
-    ix = np.clip(np.minimum(v[:, 2], plate.xmax) - np.maximum(v[:, 0], plate.xmin), 0, None)
-    iy = np.clip(np.minimum(v[:, 3], plate.ymax) - np.maximum(v[:, 1], plate.ymin), 0, None)
-    covered = ix * iy / max(1, plate.width * plate.height)
-    inside = np.flatnonzero(covered >= 0.8)
+    inside = np.flatnonzero(coverage(plate.xyxy, v) >= 0.8)
     if not len(inside):
         return None
     i = inside[np.argmax(vehicles.score[inside])]
@@ -187,7 +184,7 @@ class Recognizer:
                     img, VEHICLE_THRESHOLD, recheck_closeups=mmc
                 )
             per_image.append((plates, vehicles))
-            crops += [crop_plate(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
+            crops += [crop(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
             square += [
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]

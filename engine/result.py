@@ -55,13 +55,10 @@ class Box:
     def height(self) -> int:
         return self.ymax - self.ymin
 
-    def contains(self, other: Box, slack: int = 0) -> bool:
-        return (
-            self.xmin - slack <= other.xmin
-            and self.ymin - slack <= other.ymin
-            and other.xmax <= self.xmax + slack
-            and other.ymax <= self.ymax + slack
-        )
+    @property
+    def xyxy(self) -> tuple[int, int, int, int]:
+        """``(xmin, ymin, xmax, ymax)`` for ``engine.geometry``."""
+        return (self.xmin, self.ymin, self.xmax, self.ymax)
 
     def to_dict(self) -> dict[str, int]:
         return {"xmin": self.xmin, "ymin": self.ymin, "xmax": self.xmax, "ymax": self.ymax}

@@ -85,8 +85,8 @@ def main() -> int:
 
     from engine import Recognizer, models
     from engine.backends import open_backend
+    from engine.backends.engine_cache import engine_path, read_meta
     from engine.backends.select import default_probes
-    from trt_builder.cache import engine_path, read_meta
 
     probes = default_probes()
     gpu, tensorrt = probes.gpu(), probes.tensorrt()

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engine import Recognizer, read_image_file  # noqa: E402
+from engine import Recognizer, geometry, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
@@ -48,12 +48,10 @@ def norm(text: str, region: str) -> str:
 
 
 def iou(a: dict, b: dict) -> float:
-    ix = max(0, min(a["xmax"], b["xmax"]) - max(a["xmin"], b["xmin"]))
-    iy = max(0, min(a["ymax"], b["ymax"]) - max(a["ymin"], b["ymin"]))
-    inter = ix * iy
-    area = lambda r: (r["xmax"] - r["xmin"]) * (r["ymax"] - r["ymin"])  # noqa: E731
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
+    def xyxy(r: dict) -> tuple[int, int, int, int]:
+        return r["xmin"], r["ymin"], r["xmax"], r["ymax"]
+
+    return float(geometry.iou(xyxy(a), [xyxy(b)])[0])
 
 
 def confusions(truth: str, read: str) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from engine.errors import EngineError
 
 __all__ = ["main", "add_engine_args", "build_recognizer"]
 
-# Modules that add subcommands; a module that is not there yet is skipped.
+# Modules that add subcommands (each has ``register(subparsers)``).
 _SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
 
 
@@ -140,13 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return p
 
 

@@ -5,9 +5,9 @@ Keys follow Plate Recognizer Stream's (``sample``, ``regions``, ``mmc``, ``max_p
 error names the file line and the key path, e.g.
 ``demo.yaml:7: cameras.gate.fsp: unknown key (did you mean 'fps'?)``.
 
-Relative video paths (camera ``url`` that is not a URL or a device) are resolved in the data
-directory: ``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` next to the
-project root; a path found in none of them is tried relative to the working directory.
+Relative video paths (camera ``url`` that is not a URL or a device) are looked up in the data
+directory the caller gives (the CLI: ``--data-dir``, else ``$PLATESTREAM_DATA``), then relative
+to the working directory.
 Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``, which
 defaults to the state directory (``stream.state``); the spool defaults to
 ``STATE/spool/CONFIG-NAME.sqlite``. Nothing goes to the working directory unless the config
@@ -20,24 +20,24 @@ import functools
 import os
 import re
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from engine import EngineConfig, parse_regions
 from engine.errors import EngineConfigError
+from stream.bounds import bound_violation
 from stream.engine_worker import DEFAULT_WORKERS
-from stream.http.settings import ServerSettings
 from stream.sinks.paths import check_template
 from stream.state import resolve_state_dir
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
 __all__ = [
-    "ConfigError", "EngineSection", "CameraConfig", "OutputConfig", "StreamConfig",
-    "load_config", "resolve_data_dir", "strip_credentials", "is_live_url",
+    "ConfigError", "EngineSection", "ServerSettings", "CameraConfig", "OutputConfig",
+    "StreamConfig",
+    "load_config", "strip_credentials", "is_live_url",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                  "srt://")
 ImageKind = Literal["vehicle", "plate", "original", "none"]
@@ -58,6 +58,71 @@ class EngineSection:
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
     batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
     max_queue: int = field(default=64, metadata={"ge": 1})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The HTTP API's settings; every field has a default and declared bounds.
+
+    Bounds live in ``metadata`` (``ge``/``gt``/``le``) so the YAML loader below
+    can report them with the key path; ``__post_init__`` checks them again for direct callers.
+    """
+
+    host: str = field(default="0.0.0.0", metadata={"help": "address to listen on"})
+    port: int = field(default=8080, metadata={"ge": 0, "le": 65535, "help": "TCP port"})
+    token: str | None = field(
+        default=None,
+        metadata={"help": "require `Authorization: Token TOKEN` on /v1/ endpoints"},
+    )
+    max_upload_mb: float = field(
+        default=5.0, metadata={"gt": 0, "le": 1024, "help": "largest accepted image, MiB"}
+    )
+    rate_limit: float | None = field(
+        default=None, metadata={"gt": 0, "help": "lookups per second per token (none: unlimited)"}
+    )
+    queue_size: int = field(
+        default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
+    )
+    batch_window_ms: float = field(
+        default=5.0, metadata={"ge": 0, "le": 1000, "help": "wait to batch concurrent requests"}
+    )
+    webhooks: tuple[str, ...] = field(
+        default=(), metadata={"help": "URLs receiving each result as an image.done webhook"}
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "directory of the usage counter and webhook spool "
+                                        "(default: the state directory)"}
+    )
+    enabled: bool = field(default=True, metadata={"help": "start the API with `platestream run`"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.webhooks, (list, str)):
+            hooks = [self.webhooks] if isinstance(self.webhooks, str) else self.webhooks
+            object.__setattr__(self, "webhooks", tuple(hooks))
+        for f in fields(self):
+            _check_bounds(f.name, getattr(self, f.name), f.metadata)
+        for url in self.webhooks:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ValueError(f"server.webhooks: expected http:// or https:// URLs, got {url!r}")
+        if self.token is not None and (not self.token or any(c.isspace() for c in self.token)):
+            raise ValueError("server.token: must be a non-empty string without spaces")
+
+    @property
+    def data_path(self) -> Path:
+        """``data_dir``, else the state directory (``stream.state``)."""
+        return Path(self.data_dir).expanduser() if self.data_dir else resolve_state_dir()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def _check_bounds(name: str, value: Any, meta: Any) -> None:
+    if value is None or isinstance(value, (bool, str, tuple)):
+        return
+    problem = bound_violation(value, meta)
+    if problem:
+        raise ValueError(f"server.{name}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -168,20 +233,11 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` by the project."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if os.environ.get("PLATESTREAM_DATA"):
-        return Path(os.environ["PLATESTREAM_DATA"]).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "evaldata"
-
-
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
              "spool")
 
 
-def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
+def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
                 state_dir: str | os.PathLike[str] | None = None) -> StreamConfig:
     """Load and check a config file; raises ConfigError naming the line and key.
 
@@ -205,7 +261,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     cameras_node = top.get("cameras")
     if cameras_node is None or not isinstance(cameras_node.value, dict) or not cameras_node.value:
         fail(cameras_node or root, ("cameras",), "expected a mapping of at least one camera")
-    ddir = resolve_data_dir(data_dir)
+    ddir = Path(data_dir).expanduser() if data_dir else None
     cameras = {}
     for name, node in cameras_node.value.items():
         cameras[name] = _camera(name, node, defaults.value if defaults else {}, outputs, ddir)
@@ -258,7 +314,7 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
 
 
 def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str, OutputConfig],
-            ddir: Path) -> CameraConfig:
+            ddir: Path | None) -> CameraConfig:
     path = ("cameras", name)
     if node.value is None:
         fail(node, path, "expected a mapping with at least 'url:'")
@@ -313,9 +369,9 @@ def _is_point(p: Any) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p))
 
 
-def _resolve_video(url: str, ddir: Path, node: Node, path: tuple[str, ...]) -> str:
+def _resolve_video(url: str, ddir: Path | None, node: Node, path: tuple[str, ...]) -> str:
     p = Path(url).expanduser()
-    tried = [p] if p.is_absolute() else [ddir / p, Path.cwd() / p]
+    tried = [p] if p.is_absolute() else [*([ddir / p] if ddir else []), Path.cwd() / p]
     for cand in tried:
         if cand.is_file():
             return str(cand.resolve())

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import cv2
-import numpy as np
 
-from engine import Box, Recognition
+from engine import Recognition
+from engine.geometry import crop
 
 if TYPE_CHECKING:
     from stream.config import CameraConfig
@@ -136,16 +136,6 @@ def csv_row(data: dict[str, Any], result: dict[str, Any]) -> list[str]:
     ]
 
 
-def _crop(image: np.ndarray, box: Box, pad: float = 0.0) -> np.ndarray:
-    h, w = image.shape[:2]
-    px, py = int(box.width * pad), int(box.height * pad)
-    x1, y1 = max(0, box.xmin - px), max(0, box.ymin - py)
-    x2, y2 = min(w, box.xmax + px), min(h, box.ymax + py)
-    if x2 <= x1 or y2 <= y1:
-        return image
-    return image[y1:y2, x1:x2]
-
-
 def event_image(event: PlateEvent, kind: str) -> bytes | None:
     """JPEG of the event's best frame: ``vehicle`` crop (the plate's surroundings when no
     vehicle was found), ``plate`` crop, ``original`` frame; None for ``none``."""
@@ -154,8 +144,9 @@ def event_image(event: PlateEvent, kind: str) -> bytes | None:
     image = event.frame.image
     read = event.recognition.results[0]
     if kind == "plate":
-        image = _crop(image, read.box, 0.1)
+        image = crop(image, read.box.xyxy, 0.1, 0.1)
     elif kind == "vehicle":
-        image = _crop(image, read.vehicle.box) if read.vehicle else _crop(image, read.box, 2.0)
+        image = (crop(image, read.vehicle.box.xyxy) if read.vehicle
+                 else crop(image, read.box.xyxy, 2.0, 2.0))
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return buf.tobytes() if ok else None

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream import metrics
+from prometheus_client import CollectorRegistry
+
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
 from stream.events import PlateEvent, event_image, webhook_payload
+from stream.metrics import PipelineCollector
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
 
@@ -76,13 +78,18 @@ class Pipeline:
         cfg: the loaded config.
         worker: the started engine worker (shared with the HTTP API).
         on_event: also called with each event after it is spooled (e.g. to print it).
+        registry: where the pipeline's Prometheus metrics are registered while it runs
+            (the app's; None: no metrics).
     """
 
     def __init__(self, cfg: StreamConfig, worker: EngineWorker, *,
-                 on_event: Callable[[PlateEvent], None] | None = None) -> None:
+                 on_event: Callable[[PlateEvent], None] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         self.cfg = cfg
         self.worker = worker
         self.on_event = on_event
+        self.registry = registry
+        self._collector = PipelineCollector(self.status)
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
@@ -107,7 +114,8 @@ class Pipeline:
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()
-        metrics.track(self)
+        if self.registry is not None:
+            self.registry.register(self._collector)
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
 
@@ -122,7 +130,8 @@ class Pipeline:
         for c in self.cameras.values():
             c.analyzer.stop(timeout)
         stop_workers(list(self.deliveries.values()), self.spool, timeout)
-        metrics.untrack(self)
+        if self.registry is not None:
+            self.registry.unregister(self._collector)
 
     def __enter__(self) -> Pipeline:
         self.start()

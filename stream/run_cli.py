@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="watch the cameras/videos of a YAML config, emit plate events")
     r.add_argument("config", metavar="CONFIG", help="YAML config (see configs/demo.yaml)")
-    r.add_argument("--data-dir", help="where relative video paths are looked up "
-                   "(default: $PLATESTREAM_DATA, then ../shared/evaldata next to the project)")
+    r.add_argument("--data-dir", help="where relative video paths are looked up before the "
+                   "working directory (default: $PLATESTREAM_DATA)")
     r.add_argument("--print-events", nargs="?", const="json", choices=("json", "short"),
                    help="print each event on stdout: one JSON line (default) or a short line")
     r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
@@ -39,8 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_cmd_check)
 
 
+def data_dir(args: argparse.Namespace) -> str | None:
+    return args.data_dir or os.environ.get("PLATESTREAM_DATA") or None
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, data_dir=args.data_dir)
+    cfg = load_config(args.config, data_dir=data_dir(args))
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
           f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
@@ -84,7 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
 
-    cfg = load_config(args.config, data_dir=args.data_dir)
+    cfg = load_config(args.config, data_dir=data_dir(args))
     writable_dir(cfg.spool_path.parent, "spool directory")
     writable_dir(cfg.output_dir, "output directory")
     if cfg.server.enabled:
@@ -104,7 +109,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                           workers=engine_args.workers)
     stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
-    pipeline = Pipeline(cfg, worker, on_event=printer)
+    from prometheus_client import REGISTRY
+
+    pipeline = Pipeline(cfg, worker, on_event=printer, registry=REGISTRY)
     worker.start()
     try:
         pipeline.start()

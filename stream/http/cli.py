@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from stream.http.settings import ServerSettings
+from stream.config import ServerSettings
 
 __all__ = ["register"]
 

@@ -18,12 +18,12 @@ from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
+from stream.config import ServerSettings
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
 from stream.http.errors import ApiError, error_response
 from stream.http.parsing import Limits, decode_upload, make_filename, parse_params, read_form
 from stream.http.ratelimit import RateLimiter
-from stream.http.settings import ServerSettings
 from stream.http.usage import MAX_CALLS, UsageStore
 from stream.http.webhooks import SnapshotWebhooks
 

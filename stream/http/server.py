@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from stream.config import ServerSettings
 from stream.engine_worker import EngineWorker
 from stream.http import metrics
 from stream.http.errors import error_middleware
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
-from stream.http.settings import ServerSettings
 from stream.http.usage import UsageStore
 from stream.http.webhooks import SnapshotWebhooks
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import EngineConfigError, Recognizer, read_image_file
+from engine import Box, EngineConfigError, Recognizer, read_image_file
+from engine.geometry import coverage, iou
 from engine.vehicles import VEHICLE_TYPES
 
 API_EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "api_examples"
@@ -17,11 +18,8 @@ def eu1(evaldata):
     return read_image_file(str(evaldata / "images/eu/eu1.jpg"))
 
 
-def box_iou(a: dict, b: dict) -> float:
-    ix = max(0, min(a["xmax"], b["xmax"]) - max(a["xmin"], b["xmin"]))
-    iy = max(0, min(a["ymax"], b["ymax"]) - max(a["ymin"], b["ymin"]))
-    area = lambda r: (r["xmax"] - r["xmin"]) * (r["ymax"] - r["ymin"])  # noqa: E731
-    return ix * iy / (area(a) + area(b) - ix * iy)
+def box_iou(a: Box, b: dict) -> float:
+    return float(iou(a.xyxy, [(b["xmin"], b["ymin"], b["xmax"], b["ymax"])])[0])
 
 
 def test_detector_matches_known_model_output(recognizer, eu1):
@@ -50,14 +48,15 @@ def test_known_images_read_right(recognizer, evaldata, endtoend, image, regions)
     row = next(r for r in endtoend if r["image"] == image)
     gt = row["plates"][0]
     res = recognizer.recognize(read_image_file(str(evaldata / image)), regions)
-    best = max(res.results, key=lambda r: box_iou(r.box.to_dict(), gt["box"]))
+    best = max(res.results, key=lambda r: box_iou(r.box, gt["box"]))
     assert best.plate == gt["text"].lower()
-    assert box_iou(best.box.to_dict(), gt["box"]) >= 0.5
+    assert box_iou(best.box, gt["box"]) >= 0.5
     assert (res.image_width, res.image_height) == (row["width"], row["height"])
     assert 0.5 < best.score <= 1 and 0.25 <= best.dscore <= 1
     assert best.candidates[0].plate == best.plate
     assert best.vehicle is not None and best.vehicle.type in VEHICLE_TYPES
-    assert best.vehicle.box.contains(best.box, slack=int(0.2 * best.box.width))
+    s, v = int(0.2 * best.box.width), best.vehicle.box  # the vehicle holds the plate, +- s px
+    assert coverage(best.box.xyxy, [(v.xmin - s, v.ymin - s, v.xmax + s, v.ymax + s)])[0] == 1
 
 
 def test_region_hint_gives_state_code(recognizer, evaldata):
