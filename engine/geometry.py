@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["intersection", "iou", "coverage", "crop"]
+__all__ = ["intersection", "iou", "coverage", "crop_box", "crop"]
 
 
 def intersection(box: Sequence[Any], boxes: Any) -> np.ndarray:
@@ -39,15 +39,21 @@ def coverage(box: Sequence[Any], boxes: Any) -> np.ndarray:
     return intersection(box, boxes) / max(1, (box[2] - box[0]) * (box[3] - box[1]))
 
 
-def crop(image: np.ndarray, box: Sequence[Any], pad_x: float = 0.0,
-         pad_y: float = 0.0) -> np.ndarray:
-    """``image`` inside ``box`` grown by ``pad_x``/``pad_y`` of its width/height on each side,
-    clamped to the image and never empty (a view, not a copy)."""
-    h, w = image.shape[:2]
+def crop_box(width: int, height: int, box: Sequence[Any], pad_x: float = 0.0,
+             pad_y: float = 0.0) -> tuple[int, int, int, int]:
+    """``box`` grown by ``pad_x``/``pad_y`` of its width/height on each side, in whole pixels
+    clamped to a ``width`` x ``height`` image and never empty: ``(left, top, right, bottom)``."""
     x1, y1, x2, y2 = box[0], box[1], box[2], box[3]
     bw, bh = x2 - x1, y2 - y1
-    left = int(max(0, min(w - 1, np.floor(x1 - pad_x * bw))))
-    top = int(max(0, min(h - 1, np.floor(y1 - pad_y * bh))))
-    right = int(max(left + 1, min(w, np.ceil(x2 + pad_x * bw))))
-    bottom = int(max(top + 1, min(h, np.ceil(y2 + pad_y * bh))))
+    left = int(max(0, min(width - 1, np.floor(x1 - pad_x * bw))))
+    top = int(max(0, min(height - 1, np.floor(y1 - pad_y * bh))))
+    right = int(max(left + 1, min(width, np.ceil(x2 + pad_x * bw))))
+    bottom = int(max(top + 1, min(height, np.ceil(y2 + pad_y * bh))))
+    return left, top, right, bottom
+
+
+def crop(image: np.ndarray, box: Sequence[Any], pad_x: float = 0.0,
+         pad_y: float = 0.0) -> np.ndarray:
+    """``image`` inside ``crop_box(.., box, pad_x, pad_y)`` (a view, not a copy)."""
+    left, top, right, bottom = crop_box(image.shape[1], image.shape[0], box, pad_x, pad_y)
     return image[top:bottom, left:right]

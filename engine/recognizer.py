@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine import models
+from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
 from engine.config import EngineConfig
@@ -19,10 +19,12 @@ from engine.geometry import coverage, crop
 from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
+from engine.precision import cpu_int8_flags, select_precision
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
 from engine.vehicles import VEHICLE_TYPES_NOTE, VehicleDetector, vehicle_type
+from engine.vehicles import color as vehicle_color
 
 __all__ = ["Recognizer", "parse_regions"]
 
@@ -79,6 +81,18 @@ def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -
     )
 
 
+def _merged(read: PlateRead, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+    """The full call's candidates with ``read``'s own text first (as the full call has it)."""
+    first = Candidate(read.plate, read.score)
+    return (first, *(c for c in candidates if c.plate != read.plate))[:MAX_CANDIDATES]
+
+
+def _with_color(image: np.ndarray, read: PlateRead) -> PlateRead:
+    """``read`` with its vehicle's colour (engine/vehicles/color.py): never an empty list."""
+    box = read.vehicle.box if read.vehicle is not None else None
+    return read.replace(color=vehicle_color.color_scores(image, box, read.box))
+
+
 class Recognizer:
     """Detects plates, reads them and attaches each to its vehicle.
 
@@ -92,6 +106,7 @@ class Recognizer:
         self.plates = plates
         self.ocr = ocr
         self.vehicles = vehicles
+        self.precision = "fp32"  # from_models_dir says when int8 models were loaded
 
     @classmethod
     def from_models_dir(
@@ -102,6 +117,7 @@ class Recognizer:
         vehicles: bool = True,
         backend: Preference | None = None,
         engines_dir: str | os.PathLike[str] | None = None,
+        precision: str | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
@@ -111,6 +127,9 @@ class Recognizer:
                 run raises BackendError with the reason.
             engines_dir: TensorRT engines built by ``platestream build-engines`` (default
                 ``$PLATESTREAM_ENGINES``).
+            precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
+                ``int8``: the int8 copies from ``platestream models quantize`` (see
+                engine.precision for what auto picks).
         """
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
@@ -120,16 +139,30 @@ class Recognizer:
         preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
+        files = dict(onnx)
+        if choice.kind == "tensorrt":
+            files = {k: model_file(choice, f, engines) for k, f in onnx.items()}
+        int8 = {s.key: quantize.int8_path(s, onnx[s.key]) for s in specs}
+        picked = select_precision(
+            precision or os.environ.get("PLATESTREAM_PRECISION") or "auto",
+            cpu_backend=choice.kind == "onnxruntime",
+            int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
+            flags=cpu_int8_flags(),
+        )
+        if picked.precision == "int8":
+            files.update({k: p for k, p in int8.items() if p is not None})
+        log.info("engine: precision %s: %s", picked.precision, picked.reason)
 
         def open_model(spec: models.ModelSpec) -> Backend:
-            return open_backend(model_file(choice, onnx[spec.key], engines), threads,
-                                choice.providers)
+            return open_backend(files[spec.key], threads, choice.providers)
 
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)
         veh = VehicleDetector(open_model(models.VEHICLE_DETECTOR)) if vehicles else None
         log.info("engine: models from %s, %d threads", d, threads)
-        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec = cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec.precision = picked.precision
+        return rec
 
     @property
     def backend_name(self) -> str:
@@ -139,11 +172,11 @@ class Recognizer:
         """What the ``mmc`` fields can hold with the installed models (for /info/)."""
         return {
             "vehicle_type": VEHICLE_TYPES_NOTE if self.vehicles is not None else None,
-            "color": None,
+            "color": vehicle_color.NOTE,
             "model_make": None,
             "orientation": None,
-            "note": "no colour, make/model or orientation model is installed: with mmc=true "
-                    "color, model_make and orientation are empty lists, never guessed",
+            "note": "no make/model or orientation model is installed: with mmc=true "
+                    "model_make and orientation are empty lists, never guessed",
         }
 
     def recognize(
@@ -162,16 +195,24 @@ class Recognizer:
         regions: Sequence[str] = (),
         mmc: bool = False,
         config: EngineConfig | dict | str | None = None,
+        *,
+        light: bool = False,
     ) -> list[Recognition]:
         """Read several images; the plate reads of all of them share OCR calls.
 
         ``processing_time`` of each result is the whole batch's time divided evenly.
+
+        ``light``: only what tracking a plate across frames needs: the plate box, text, scores
+        and region are exactly those of the full call, but no vehicle is detected (unless
+        ``detection_rule`` is strict, which needs it to keep or drop a plate) and
+        ``candidates`` holds only the read itself. ``enrich`` adds the rest to the read that
+        is reported (a stream's best frame of a vehicle).
         """
         t0 = time.perf_counter()
         cfg = EngineConfig.parse(config)
         wanted = parse_regions(regions)
         need_vehicles = self.vehicles is not None and (
-            cfg.mode != "fast" or cfg.detection_rule == "strict" or mmc
+            cfg.detection_rule == "strict" or (not light and (cfg.mode != "fast" or mmc))
         )
         per_image: list[tuple[Detections, Detections]] = []
         crops: list[np.ndarray] = []
@@ -188,7 +229,7 @@ class Recognizer:
             square += [
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]
-        beam = 1 if cfg.mode == "fast" else MAX_CANDIDATES
+        beam = 1 if cfg.mode == "fast" or light else MAX_CANDIDATES
         reads = iter(self.ocr.read_plates(crops, square, beam=beam) if crops else [])
         elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
         out = []
@@ -199,9 +240,39 @@ class Recognizer:
                 read = next(reads)
                 plate = self._plate(read, xyxy, float(dscore), vehicles, w, h, wanted, cfg, mmc)
                 if plate is not None:
-                    results.append(plate)
+                    results.append(_with_color(img, plate) if mmc else plate)
             out.append(Recognition(tuple(results), elapsed, w, h))
         return out
+
+    def enrich(
+        self,
+        image: np.ndarray,
+        read: PlateRead,
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> PlateRead:
+        """``read`` (from a ``light`` call on ``image``) with what the full call adds: its
+        vehicle and candidates. Text, scores and box stay those of ``read``.
+
+        The full call is run on the image and its plate with the same box supplies the rest
+        (the same image and box give the same read); a read whose box is not found again (it
+        cannot be, short of a different image) keeps what it has and gets a vehicle by box.
+        """
+        full = self.recognize(image, regions, mmc, config)
+        same = [r for r in full.results if r.box == read.box]
+        if same:
+            twin = same[0]
+            return read.replace(vehicle=twin.vehicle, candidates=_merged(read, twin.candidates),
+                                model_make=twin.model_make, color=twin.color,
+                                orientation=twin.orientation)
+        cfg = EngineConfig.parse(config)
+        if self.vehicles is None or (cfg.mode == "fast" and not mmc):
+            return read
+        h, w = image.shape[:2]
+        vehicles = self.vehicles.detect(image, VEHICLE_THRESHOLD, recheck_closeups=mmc)
+        read = read.replace(vehicle=_attach_vehicle(read.box, vehicles, w, h))
+        return _with_color(image, read) if mmc else read
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
@@ -239,7 +310,8 @@ class Recognizer:
                 if i == 0 or s >= MIN_CANDIDATE_SCORE
             ),
             char_scores=read.char_scores,
-            # No make/model or colour model ships yet: empty lists, never invented values.
+            # No make/model model ships yet: empty lists, never invented values. The colour
+            # is set by _with_color.
             model_make=() if mmc else None,
             color=() if mmc else None,
             orientation=() if mmc else None,

@@ -85,6 +85,11 @@ if [[ $WITH_TEST -eq 1 ]]; then
         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
         gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi \
         || say "GStreamer RTSP packages missing: the RTSP tests will be skipped"
+    # the web console's browser tests drive Debian's chromium through Playwright (no download)
+    apt_install chromium || say "chromium missing: the console's browser tests will be skipped"
+    # a real broker and database for the mqtt output and PostgreSQL store tests
+    apt_install mosquitto postgresql \
+        || say "mosquitto/postgresql missing: the MQTT and PostgreSQL tests will be skipped"
 fi
 
 # Models: $PLATESTREAM_MODELS, else ../shared/models beside the checkout, else the user cache.
@@ -95,6 +100,14 @@ export PLATESTREAM_MODELS=${PLATESTREAM_MODELS:-$HOME/.cache/platestream/models}
 if ! .venv/bin/platestream models check >/dev/null 2>&1; then
     say "models missing in $PLATESTREAM_MODELS: fetching them"
     .venv/bin/platestream models fetch
+fi
+# Int8 copies of the models for the CPU (engine.precision auto uses them on VNNI/AMX CPUs).
+# Cached by model sha256 + ONNX Runtime version: a re-run only checks (~0.1 s); a build
+# takes about a minute. Without calibration images it is skipped (fp32 is used).
+if ! q=$(.venv/bin/platestream models quantize 2>&1); then
+    say "int8 models not built, fp32 will be used: $(printf '%s' "$q" | tail -n 1)"
+elif grep -q "built" <<<"$q"; then
+    say "$(grep "built" <<<"$q")"
 fi
 say "ready: .venv, models in $PLATESTREAM_MODELS"
 echo "$PLATESTREAM_MODELS" >&3

@@ -47,6 +47,9 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    "TensorRT when a GPU and fresh engines are present, else CPU)")
     p.add_argument("--engines-dir", help="TensorRT engines from `platestream build-engines` "
                    "(default: $PLATESTREAM_ENGINES)")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+                   help="CPU model precision (default: $PLATESTREAM_PRECISION or auto: the int8 "
+                   "models from `platestream models quantize` when the CPU has VNNI or AMX)")
 
 
 def add_worker_arg(p: argparse.ArgumentParser) -> None:
@@ -71,6 +74,7 @@ def build_recognizer(args: argparse.Namespace):
         threads=args.threads or default_threads(getattr(args, "workers", None) or 1),
         backend=args.backend,
         engines_dir=args.engines_dir,
+        precision=getattr(args, "precision", None),
     )
 
 
@@ -95,10 +99,30 @@ def _cmd_read(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_quantize(args: argparse.Namespace, d) -> int:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from engine import quantize
+
+    report = quantize.quantize_models(
+        d, calib=Path(args.calib).expanduser() if args.calib else None, force=args.force)
+    for p in report.removed:
+        print(f"removed stale {p}")
+    if report.built:
+        print(f"int8 models built in {report.seconds:.0f} s from {report.calibration}:")
+    for p in report.built:
+        print(f"  {p}")
+    for p in report.fresh:
+        print(f"int8 model up to date: {p}")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
     d = models.resolve_models_dir(args.models_dir)
+    if args.action == "quantize":
+        return _cmd_quantize(args, d)
     if args.action == "fetch":
         problems = models.fetch_models(d, base_url=args.mirror, force=args.force)
         if not problems:
@@ -131,12 +155,17 @@ def _parser() -> argparse.ArgumentParser:
     add_engine_args(r)
     r.set_defaults(func=_cmd_read)
 
-    m = sub.add_parser("models", help="fetch or check the model files")
-    m.add_argument("action", choices=["fetch", "check"])
+    m = sub.add_parser("models", help="fetch or check the model files, or build their int8 "
+                       "copies for the CPU")
+    m.add_argument("action", choices=["fetch", "check", "quantize"])
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
     m.add_argument("--mirror", metavar="URL",
                    help="download each FILE from URL/FILE instead of its upstream address")
-    m.add_argument("--force", action="store_true", help="download even files that verify")
+    m.add_argument("--force", action="store_true", help="download even files that verify; "
+                   "quantize: rebuild even int8 files that are up to date")
+    m.add_argument("--calib", metavar="DIR|VIDEO", help="quantize: calibrate on these images "
+                   "(a directory) or frames of this video, ideally from your own cameras "
+                   "(default: the evaluation images next to the models)")
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:

@@ -68,6 +68,7 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
         threads=args.threads or e.threads,  # None: build_recognizer's cores / workers
         backend=args.backend or (e.backend if e.backend != "auto" else None),
         engines_dir=args.engines_dir or near_config(e.engines_dir),
+        precision=args.precision or (e.precision if e.precision != "auto" else None),
     )
 
 
@@ -119,7 +120,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             log.info("server: listening on %s:%d", cfg.server.host, cfg.server.port)
             try:
                 run_server(worker, cfg.server, status_provider=pipeline.status,
-                           stop_event=stop)
+                           stop_event=stop, store=pipeline.store, known=pipeline.known,
+                           pipeline=pipeline)
             except OSError as exc:  # port taken, address not ours: one line, no traceback
                 print(f"platestream: server: cannot listen on {cfg.server.host}:"
                       f"{cfg.server.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from stream.config import ServerSettings
+from stream.console import setup_console
 from stream.engine_worker import EngineWorker
-from stream.http import metrics
+from stream.http import api_events, metrics
 from stream.http.errors import error_middleware
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
@@ -48,6 +49,9 @@ def create_app(
     settings: ServerSettings,
     *,
     status_provider: Callable[[], dict] | None = None,
+    store: object | None = None,
+    known: object | None = None,
+    pipeline: object | None = None,
 ) -> web.Application:
     """Build the aiohttp app.
 
@@ -71,8 +75,22 @@ def create_app(
     )
     app[STATE] = state
     app.add_routes(routes())
+    _add_event_api(app, store, known, status_provider)
+    setup_console(app, token=settings.token, pipeline=pipeline)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _add_event_api(app: web.Application, store: object | None, known: object | None,
+                   status_provider: Callable[[], dict] | None) -> None:
+    """The event store and known-plates API (``/api/v1/``); see stream.http.api_events."""
+    if store is not None:
+        app[api_events.STORE] = store
+    if known is not None:
+        app[api_events.KNOWN] = known
+    if status_provider is not None:
+        app[api_events.OUTPUTS] = lambda: dict(status_provider()).get("outputs", {})
+    app.add_routes(api_events.api_routes())
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -102,13 +120,16 @@ def run_server(
     *,
     status_provider: Callable[[], dict] | None = None,
     stop_event: threading.Event | None = None,
+    store: object | None = None,
+    known: object | None = None,
+    pipeline: object | None = None,
 ) -> None:
     """Serve until ``stop_event`` is set, or SIGINT/SIGTERM when run in the main thread.
 
     Raises:
         OSError: the address cannot be bound (port in use, bad host).
     """
-    asyncio.run(_serve(worker, settings, status_provider, stop_event))
+    asyncio.run(_serve(worker, settings, status_provider, stop_event, store, known, pipeline))
 
 
 async def _serve(
@@ -116,8 +137,12 @@ async def _serve(
     settings: ServerSettings,
     status_provider: Callable[[], dict] | None,
     stop_event: threading.Event | None,
+    store: object | None = None,
+    known: object | None = None,
+    pipeline: object | None = None,
 ) -> None:
-    app = create_app(worker, settings, status_provider=status_provider)
+    app = create_app(worker, settings, status_provider=status_provider, store=store,
+                     known=known, pipeline=pipeline)
     runner = web.AppRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()

@@ -106,7 +106,7 @@ def test_sinks_write_files(tmp_path):
 
 
 @pytest.mark.parametrize(("kind", "shape"), [
-    ("original", (480, 640)), ("vehicle", (302, 435)), ("plate", (41, 89)), ("none", None),
+    ("original", (480, 640)), ("vehicle", (302, 435)), ("plate", (43, 91)), ("none", None),
 ])
 def test_event_images(kind, shape):
     import cv2
