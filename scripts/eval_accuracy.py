@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from engine import Recognizer, geometry, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
+from stream.wire import box_json, plate_result  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
 IOU_MATCH = 0.3  # a prediction "is" the labelled plate for text scoring (boxes run larger)
@@ -98,7 +99,7 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
         t2 = time.perf_counter()
         times[region].append((t2 - t0) * 1000)
         engine_times[region].append((t2 - t1) * 1000)
-        preds = [r.to_dict() for r in res.results]
+        preds = [plate_result(r) for r in res.results]
         s = by_region[region]
         s["images"] += 1
         matched: set[int] = set()
@@ -256,7 +257,7 @@ def eval_vehicle_types(rec: Recognizer, data: Path) -> dict:
             box = truth[label["image"]]["plates"][0]["box"]
             result = rec.recognize(read_image_file(str(data / label["image"])), mmc=mmc)
             got = next((p.vehicle.type for p in result.results if p.vehicle
-                        and iou(p.box.to_dict(), box) >= IOU_MATCH), "none")
+                        and iou(box_json(p.box), box) >= IOU_MATCH), "none")
             right += got == label["type"]
             seen[f"{label['type']}→{got}"] += 1
         out[name] = {"right": right, "confusions": dict(seen.most_common())}

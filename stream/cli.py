@@ -80,6 +80,7 @@ def build_recognizer(args: argparse.Namespace):
 
 def _cmd_read(args: argparse.Namespace) -> int:
     from engine import EngineConfig, parse_regions, read_image_file
+    from stream import wire
 
     config = EngineConfig.parse(args.config)
     regions = parse_regions(args.regions or ())
@@ -94,7 +95,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
             continue
         result = recognizer.recognize(image, regions, args.mmc, config)
         result = result.replace(filename=os.path.basename(path))
-        print(json.dumps(result.to_dict(), indent=args.indent))
+        print(json.dumps(wire.snapshot_response(result), indent=args.indent))
         sys.stdout.flush()
     return 1 if failed else 0
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from stream import wire
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
-from stream.events import PlateEvent, event_image, webhook_payload
+from stream.events import PlateEvent, event_image
 from stream.known_plates import KnownPlates
 from stream.metrics import PipelineCollector
 from stream.sinks import CsvSink, ImageSink, JsonlSink
@@ -178,11 +179,9 @@ class Pipeline:
     def _emit(self, cam: CameraConfig, event: PlateEvent) -> None:
         """Spool the event for each of the camera's outputs (one row per output)."""
         assert self.spool is not None and self.known is not None
-        rec = event.recognition
-        known = self.known.match(rec.results[0].plate)
-        event = dataclasses.replace(event, recognition=rec.replace(
-            extra={**rec.extra, "known_plate": known}))
-        data = event.data
+        known = self.known.match(event.plate)
+        event = dataclasses.replace(event, known_plate=known)
+        data = wire.event_json(event)  # typed until here: the spool holds the wire shape
         images: dict[str, bytes | None] = {}
         groups: dict[tuple[str, str], list[str]] = {}
         targets = [n for n in cam.outputs
@@ -197,7 +196,7 @@ class Pipeline:
                 images[image_kind] = event_image(event, image_kind)
             payload = data
             if kind.startswith("webhook:"):
-                payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
+                payload = wire.stream_webhook(data, str(self.cfg.outputs[names[0]].url))
             self.spool.put(names, event.id, payload, images[image_kind],
                            str(data["filename"]) if images[image_kind] else None)
         if self.store is not None:
@@ -214,7 +213,7 @@ class Pipeline:
         # event; the details then go to the log at debug level (run --log-file keeps them).
         log.log(logging.INFO if self.on_event is None else logging.DEBUG,
                 "camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
-                r.plate, r.score, r.extra.get("direction"),
+                r.plate, r.score, event.direction,
                 f" known ({known['list']})" if known else "")
         if self.on_event is not None:
             try:

@@ -77,12 +77,12 @@ def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
 
 
 def _print_short(event) -> None:  # noqa: ANN001 - a PlateEvent
-    d = event.data
-    r = d["results"][0]
-    at = f" at {r['position_sec']:.2f} s" if r.get("position_sec") is not None else ""
-    vehicle = r["vehicle"]["type"] if r["vehicle"]["score"] else "-"
-    print(f"{d['timestamp']}  {d['camera_id']}: {r['plate'].upper()}  score {r['score']:.3f}"
-          f"{at}  vehicle {vehicle}  direction {r.get('direction')}  id {d['event_id']}",
+    """One human line per event (not a Plate Recognizer shape: read from the typed event)."""
+    r = event.recognition.results[0]
+    at = f" at {event.position_sec:.2f} s" if event.position_sec is not None else ""
+    vehicle = r.vehicle.type if r.vehicle is not None and r.vehicle.score else "-"
+    print(f"{event.recognition.timestamp}  {event.camera_id}: {r.plate.upper()}  score "
+          f"{r.score:.3f}{at}  vehicle {vehicle}  direction {event.direction}  id {event.id}",
           flush=True)
 
 

@@ -18,6 +18,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
+from stream import wire
 from stream.config import ServerSettings
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
@@ -144,10 +145,8 @@ async def _recognize(request: web.Request, st: ServerState) -> web.Response:
     calls, _ = st.usage.record()
     metrics.LOOKUPS.inc()
     rec = rec.replace(
-        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp,
-        extra={**rec.extra, "usage": {"calls": calls, "max_calls": MAX_CALLS}},
-    )
-    body = rec.to_dict()
+        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp)
+    body = wire.snapshot_response(rec, usage=(calls, MAX_CALLS))
     if st.webhooks.targets:  # spooled off the loop; the response does not wait for it
         st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body))
     return web.json_response(body, status=201)

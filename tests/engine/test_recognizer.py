@@ -10,6 +10,7 @@ from engine import Box, EngineConfigError, Recognizer, read_image_file
 from engine.geometry import coverage, iou
 from engine.vehicles import VEHICLE_TYPES
 from engine.vehicles import color as vehicle_color
+from stream.wire import snapshot_response
 
 API_EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "api_examples"
 
@@ -69,12 +70,12 @@ def test_region_hint_gives_state_code(recognizer, evaldata):
 
 def test_snapshot_shape_matches_golden_keys(recognizer, eu1):
     golden = json.loads((API_EXAMPLES / "snapshot_cloud_plate_reader_response.json").read_text())
-    plain = recognizer.recognize(eu1).to_dict()
+    plain = snapshot_response(recognizer.recognize(eu1))
     assert set(golden) <= set(plain)
     g_result = set(golden["results"][0]) - {"model_make", "color", "orientation"}
     assert set(plain["results"][0]) == g_result
     assert set(plain["results"][0]["vehicle"]) == {"score", "type", "box"}
-    mmc = recognizer.recognize(eu1, mmc=True).to_dict()["results"][0]
+    mmc = snapshot_response(recognizer.recognize(eu1, mmc=True))["results"][0]
     assert set(golden["results"][0]) <= set(mmc)
     assert mmc["model_make"] == []  # no make/model model shipped
     assert mmc["color"][0]["color"] in (*vehicle_color.COLORS, "unknown")  # never an empty list
@@ -126,7 +127,7 @@ def test_batch_equals_single(recognizer, evaldata, eu1):
 
 def test_no_vehicle_model_still_reads(models_dir, eu1):
     rec = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False)
-    res = rec.recognize(eu1).to_dict()
+    res = snapshot_response(rec.recognize(eu1))
     assert res["results"][0]["plate"] == "m5xsx"
     assert res["results"][0]["vehicle"] == {
         "score": 0.0, "type": "Unknown", "box": {"xmin": 0, "ymin": 0, "xmax": 0, "ymax": 0}
