@@ -111,13 +111,11 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def resolve_models_dir(cli_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return the models directory: ``--models-dir``, then ``$PLATESTREAM_MODELS``, then cache."""
-    if cli_dir:
-        return Path(cli_dir).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
+def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The models directory: ``models_dir`` (the CLI fills it from ``--models-dir``, then
+    ``$PLATESTREAM_MODELS``: engine.settings), else the user cache."""
+    if models_dir:
+        return Path(models_dir).expanduser()
     return USER_CACHE.expanduser()
 
 

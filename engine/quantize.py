@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 # Bump when what quantize_models does changes: older files are then stale and rebuilt.
 RECIPE = 1
-CACHE_ENV = "PLATESTREAM_INT8_CACHE"
 USER_CACHE = Path("~/.cache/platestream/models/int8")
 # The default calibration set: this many frames spread evenly over the labelled images.
 DEFAULT_CALIB_FRAMES = 48
@@ -65,10 +64,10 @@ QUANTIZED: tuple[models.ModelSpec, ...] = (
 )
 
 
-def int8_cache_dir() -> Path:
-    """``$PLATESTREAM_INT8_CACHE``, else ``~/.cache/platestream/models/int8``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else USER_CACHE.expanduser()
+def int8_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path`` (the CLI passes ``engine.int8_cache_dir`` / ``$PLATESTREAM_INT8_CACHE``),
+    else ``~/.cache/platestream/models/int8``."""
+    return Path(path).expanduser() if path else USER_CACHE.expanduser()
 
 
 def _ort_version() -> str:

@@ -12,7 +12,6 @@ import numpy as np
 from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
-from engine.config import EngineConfig
 from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
 from engine.geometry import coverage, crop
@@ -20,6 +19,7 @@ from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.precision import cpu_int8_flags, select_precision
+from engine.read_options import ReadOptions
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
@@ -118,33 +118,36 @@ class Recognizer:
         backend: Preference | None = None,
         engines_dir: str | os.PathLike[str] | None = None,
         precision: str | None = None,
+        int8_cache: str | os.PathLike[str] | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
         Args:
-            backend: ``auto`` (default, or ``$PLATESTREAM_BACKEND``), ``onnxruntime``,
-                ``onnxruntime-cuda`` or ``tensorrt``; an explicit one this machine cannot
-                run raises BackendError with the reason.
-            engines_dir: TensorRT engines built by ``platestream build-engines`` (default
-                ``$PLATESTREAM_ENGINES``).
-            precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
-                ``int8``: the int8 copies from ``platestream models quantize`` (see
-                engine.precision for what auto picks).
+            backend: ``auto`` (default), ``onnxruntime``, ``onnxruntime-cuda`` or
+                ``tensorrt``; an explicit one this machine cannot run raises BackendError
+                with the reason.
+            engines_dir: TensorRT engines built by ``platestream build-engines``.
+            precision: ``auto`` (default), ``fp32`` or ``int8``: the int8 copies from
+                ``platestream models quantize`` in ``int8_cache`` (see engine.precision for
+                what auto picks).
+        The engine reads no environment: ``stream.cli.engine_settings`` fills these from
+        flags, ``PLATESTREAM_*`` variables and the config (engine.settings).
         """
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
         specs += [models.VEHICLE_DETECTOR] if vehicles else []
         onnx = {s.key: models.model_path(s, d) for s in specs}
-        engines = engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
-        preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
+        engines = engines_dir or None
+        preference = backend or "auto"
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
         files = dict(onnx)
         if choice.kind == "tensorrt":
             files = {k: model_file(choice, f, engines) for k, f in onnx.items()}
-        int8 = {s.key: quantize.int8_path(s, onnx[s.key]) for s in specs}
+        cache = quantize.int8_cache_dir(int8_cache)
+        int8 = {s.key: quantize.int8_path(s, onnx[s.key], cache) for s in specs}
         picked = select_precision(
-            precision or os.environ.get("PLATESTREAM_PRECISION") or "auto",
+            precision or "auto",
             cpu_backend=choice.kind == "onnxruntime",
             int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
             flags=cpu_int8_flags(),
@@ -184,7 +187,7 @@ class Recognizer:
         image: np.ndarray,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
     ) -> Recognition:
         """Read the plates of one (h, w, 3) uint8 BGR image."""
         return self.recognize_batch([image], regions, mmc, config)[0]
@@ -194,7 +197,7 @@ class Recognizer:
         images: Sequence[np.ndarray],
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
     ) -> list[Recognition]:
@@ -209,7 +212,7 @@ class Recognizer:
         is reported (a stream's best frame of a vehicle).
         """
         t0 = time.perf_counter()
-        cfg = EngineConfig.parse(config)
+        cfg = ReadOptions.parse(config)
         wanted = parse_regions(regions)
         need_vehicles = self.vehicles is not None and (
             cfg.detection_rule == "strict" or (not light and (cfg.mode != "fast" or mmc))
@@ -250,7 +253,7 @@ class Recognizer:
         read: PlateRead,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
     ) -> PlateRead:
         """``read`` (from a ``light`` call on ``image``) with what the full call adds: its
         vehicle and candidates. Text, scores and box stay those of ``read``.
@@ -266,7 +269,7 @@ class Recognizer:
             return read.replace(vehicle=twin.vehicle, candidates=_merged(read, twin.candidates),
                                 model_make=twin.model_make, color=twin.color,
                                 orientation=twin.orientation)
-        cfg = EngineConfig.parse(config)
+        cfg = ReadOptions.parse(config)
         if self.vehicles is None or (cfg.mode == "fast" and not mmc):
             return read
         h, w = image.shape[:2]
@@ -276,7 +279,7 @@ class Recognizer:
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
-        w: int, h: int, wanted: tuple[str, ...], cfg: EngineConfig, mmc: bool,
+        w: int, h: int, wanted: tuple[str, ...], cfg: ReadOptions, mmc: bool,
     ) -> PlateRead | None:
         text, score, candidates = read.text, read.score, read.candidates
         region, matches = _region(read, wanted)

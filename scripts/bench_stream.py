@@ -89,7 +89,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
-        worker = EngineWorker(Recognizer.from_models_dir(None, threads=threads),
+        models_dir = os.environ.get("PLATESTREAM_MODELS")
+        worker = EngineWorker(Recognizer.from_models_dir(models_dir, threads=threads),
                               workers=args.workers)
         worker.start()
         pipeline = Pipeline(cfg, worker)

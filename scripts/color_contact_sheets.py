@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def thumb(img: np.ndarray, box: list[int]) -> np.ndarray:
 
 
 def make_sheets(data: Path, out: Path) -> None:
-    d = models.resolve_models_dir(None)
+    d = models.resolve_models_dir(os.environ.get("PLATESTREAM_MODELS"))
     det = VehicleDetector(open_backend(models.model_path(models.VEHICLE_DETECTOR, d), 2))
     out.mkdir(parents=True, exist_ok=True)
     index, cells = [], []

@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from engine import Recognizer, geometry, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
+from stream.cli import engine_settings  # noqa: E402
 from stream.wire import box_json, plate_result  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
@@ -324,8 +325,10 @@ def main() -> int:
         print(f"eval_accuracy: no endtoend.jsonl in {args.data} (use --data)", file=sys.stderr)
         return 2
     old = json.loads(args.compare.read_text()) if args.compare else None
-    rec = Recognizer.from_models_dir(args.models_dir, threads=args.threads,
-                                     precision=args.precision)
+    # flags > $PLATESTREAM_* > defaults, as the CLI fills them
+    eng = engine_settings(argparse.Namespace(models_dir=args.models_dir, precision=args.precision))
+    rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
+                                     precision=eng.precision, int8_cache=eng.int8_cache_dir)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
     crops = load_crops(args.data)
     report = {

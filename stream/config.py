@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from engine import EngineConfig, parse_regions
+from engine import ReadOptions, parse_regions
 from engine.errors import EngineConfigError
+from engine.settings import EngineSettings
 from stream.bounds import bound_violation
 from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig
-from stream.engine_worker import DEFAULT_WORKERS
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
 from stream.sinks.paths import check_template
 from stream.state import resolve_state_dir
@@ -38,7 +38,7 @@ from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, 
 __all__ = [
     "ConfigError", "EngineSection", "ServerSettings", "CameraConfig", "OutputConfig",
     "StreamConfig",
-    "load_config", "strip_credentials", "is_live_url",
+    "load_config", "load_server_section", "strip_credentials", "is_live_url",
 ]
 
 _LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
@@ -46,24 +46,8 @@ _LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp:/
 ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 
-@dataclass(frozen=True)
-class EngineSection:
-    backend: Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"] = field(
-        default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
-                                          "then TensorRT when a GPU and engines are present)"})
-    engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
-    precision: Literal["auto", "fp32", "int8"] = field(
-        default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
-                                          "then int8 when quantized models and VNNI/AMX exist)"})
-    threads: int | None = field(default=None, metadata={
-        "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
-                                    "workers)"})
-    workers: int = field(default=DEFAULT_WORKERS, metadata={"ge": 1, "le": 16,
-                                              "help": "engine threads running frames in parallel"})
-    models_dir: str | None = field(default=None, metadata={"help": "models directory"})
-    max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
-    batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
-    max_queue: int = field(default=64, metadata={"ge": 1})
+# The ``engine:`` section is the engine's own settings schema (flags and env fill it too).
+EngineSection = EngineSettings
 
 
 @dataclass(frozen=True)
@@ -88,9 +72,6 @@ class ServerSettings:
     )
     queue_size: int = field(
         default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
-    )
-    batch_window_ms: float = field(
-        default=5.0, metadata={"ge": 0, "le": 1000, "help": "wait to batch concurrent requests"}
     )
     webhooks: tuple[str, ...] = field(
         default=(), metadata={"help": "URLs receiving each result as an image.done webhook"}
@@ -163,9 +144,9 @@ class CameraConfig:
         return is_live_url(self.url)
 
     @functools.cached_property
-    def engine_config(self) -> EngineConfig:
+    def read_options(self) -> ReadOptions:
         """``config`` parsed once (it was checked when the file was loaded), not per frame."""
-        return EngineConfig.parse(self.config)
+        return ReadOptions.parse(self.config)
 
     @property
     def safe_url(self) -> str:
@@ -276,7 +257,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str
     engine = build(EngineSection, top["engine"], ("engine",)) if "engine" in top else None
     server = ServerSettings(enabled=False)
     if "server" in top:
-        server = build(ServerSettings, top["server"], ("server",))
+        server = load_server_section(top["server"])
     outputs = _outputs(top.get("outputs"))
     store = build(StoreConfig, top["store"], ("store",)) if "store" in top else StoreConfig()
     known = _known_plates(top.get("known_plates"), Path(src).parent)
@@ -330,6 +311,14 @@ def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
         except KnownPlatesError as exc:
             fail(n, path, str(exc))
     return out
+
+
+def load_server_section(node: Node) -> ServerSettings:
+    """The ``server:`` section (also what ``serve --config`` reads from a server-only file)."""
+    if isinstance(node.value, dict) and "batch_window_ms" in node.value:
+        fail(node.value["batch_window_ms"], ("server", "batch_window_ms"),
+             "moved: write it under engine: (engine.batch_window_ms), the one place it lives")
+    return build(ServerSettings, node, ("server",))
 
 
 def _outputs(node: Node | None) -> dict[str, OutputConfig]:
@@ -390,7 +379,7 @@ def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str,
         kw["fps"] = None
     try:
         kw["regions"] = parse_regions(cam.regions)
-        EngineConfig.parse(cam.config)
+        ReadOptions.parse(cam.config)
     except EngineConfigError as exc:
         key = "regions" if str(exc).startswith("regions") else "config"
         fail(at(key), (*path, key), str(exc).split(": ", 1)[-1])

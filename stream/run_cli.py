@@ -11,8 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
-from stream.cli import add_engine_args, add_worker_arg, build_recognizer
-from stream.config import StreamConfig, load_config
+from stream.cli import add_engine_args, build_worker, engine_settings
+from stream.config import load_config
 from stream.state import writable_dir
 
 __all__ = ["register"]
@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
                    help="when every video has ended: wait up to S seconds for the outputs "
                    "to deliver before exiting (undelivered events stay in the spool)")
-    add_engine_args(r)
-    add_worker_arg(r)
+    add_engine_args(r, worker=True)
     r.set_defaults(func=_cmd_run)
 
     c = sub.add_parser("check", help="validate a YAML config without running it")
@@ -52,26 +51,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
-    """Command-line engine options win over the config's ``engine:`` section."""
-
-    def near_config(p: str | None) -> str | None:
-        if not p:
-            return None
-        path = Path(p).expanduser()
-        return str(path if path.is_absolute() else Path(cfg.source).parent / path)
-
-    e = cfg.engine
-    return argparse.Namespace(
-        workers=args.workers or e.workers,
-        models_dir=args.models_dir or near_config(e.models_dir),
-        threads=args.threads or e.threads,  # None: build_recognizer's cores / workers
-        backend=args.backend or (e.backend if e.backend != "auto" else None),
-        engines_dir=args.engines_dir or near_config(e.engines_dir),
-        precision=args.precision or (e.precision if e.precision != "auto" else None),
-    )
-
-
 def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
     print(json.dumps(event.data), flush=True)
 
@@ -87,7 +66,6 @@ def _print_short(event) -> None:  # noqa: ANN001 - a PlateEvent
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
 
     cfg = load_config(args.config, data_dir=data_dir(args))
@@ -103,11 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"platestream: server: the HTTP server is not available ({exc}); "
                   "remove the 'server:' section or set 'enabled: false'", file=sys.stderr)
             return 2
-    engine_args = _engine_args(args, cfg)
-    worker = EngineWorker(build_recognizer(engine_args), max_queue=cfg.engine.max_queue,
-                          max_batch=cfg.engine.max_batch,
-                          batch_window_ms=cfg.engine.batch_window_ms,
-                          workers=engine_args.workers)
+    worker = build_worker(engine_settings(args, cfg.engine, base=Path(cfg.source).parent))
     stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
     from prometheus_client import REGISTRY

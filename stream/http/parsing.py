@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from aiohttp import BodyPartReader, hdrs, web
 
-from engine import EngineConfig, EngineConfigError, decode_image, parse_regions
+from engine import EngineConfigError, ReadOptions, decode_image, parse_regions
 from stream.http.errors import ApiError
 
 __all__ = [
@@ -77,7 +77,7 @@ class SnapshotParams:
     camera_id: str | None
     timestamp: str
     mmc: bool
-    config: EngineConfig
+    config: ReadOptions
 
 
 def _too_large(limit: int) -> ApiError:
@@ -271,7 +271,7 @@ def parse_params(form: RawForm) -> SnapshotParams:
     config = form.last("config")
     try:
         regions = _regions(form.fields.get("regions", []))
-        engine_config = EngineConfig.parse(config if config != "" else None)
+        read_options = ReadOptions.parse(config if config != "" else None)
     except EngineConfigError as exc:
         raise ApiError(400, str(exc)) from None
     return SnapshotParams(
@@ -279,7 +279,7 @@ def parse_params(form: RawForm) -> SnapshotParams:
         camera_id=camera_id or None,
         timestamp=parse_timestamp(form.last("timestamp")),
         mmc=parse_bool("mmc", form.last("mmc")),
-        config=engine_config,
+        config=read_options,
     )
 
 

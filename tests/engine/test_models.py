@@ -29,10 +29,10 @@ def mirror(tmp_path, models_dir):
 
 
 def test_resolution_order(monkeypatch, tmp_path):
+    """The engine reads no environment: the CLI passes --models-dir or $PLATESTREAM_MODELS
+    (tests/stream/test_engine_settings.py)."""
     monkeypatch.setenv("PLATESTREAM_MODELS", str(tmp_path / "env"))
     assert models.resolve_models_dir(tmp_path / "cli") == tmp_path / "cli"
-    assert models.resolve_models_dir() == tmp_path / "env"
-    monkeypatch.delenv("PLATESTREAM_MODELS")
     assert models.resolve_models_dir() == models.USER_CACHE.expanduser()
 
 
