@@ -71,8 +71,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
     import yaml
 
-    from engine import Recognizer
-    from stream.cli import default_threads
+    from stream.cli import build_recognizer, default_threads, engine_settings
     from stream.config import load_config
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
@@ -89,8 +88,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
-        worker = EngineWorker(Recognizer.from_models_dir(None, threads=threads),
-                              workers=args.workers)
+        eng = engine_settings(argparse.Namespace(threads=threads))  # flags/env as the CLI
+        worker = EngineWorker(build_recognizer(eng), workers=args.workers)
         worker.start()
         pipeline = Pipeline(cfg, worker)
         pipeline.start()

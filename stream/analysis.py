@@ -114,7 +114,7 @@ class CameraAnalyzer(threading.Thread):
     def _recognize(self, frame: Frame) -> Recognition | None:
         cam = self.cam
         try:
-            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config,
+            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.read_options,
                                      light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
@@ -149,7 +149,7 @@ class CameraAnalyzer(threading.Thread):
         cam = self.cam
         try:
             read = self.worker.recognizer.enrich(best.frame.image, best.read, cam.regions,
-                                                 cam.mmc, cam.engine_config)
+                                                 cam.mmc, cam.read_options)
         except Exception as exc:
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
