@@ -271,6 +271,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
             fail(n, path, "'store' is the event store's name; choose another output name")
         mqtt = None
         if isinstance(n.value, dict) and getattr(n.value.get("type"), "value", None) == "mqtt":
+            check_keys(n.value, ["type", "only", "max_attempts", "backoff_max", *MQTT_KEYS],
+                       path)
             own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
             mqtt = build(MqttConfig, Node(own, n.line, n.source), path)
             n = Node({k: v for k, v in n.value.items() if k not in own}, n.line, n.source)

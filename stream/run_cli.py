@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from stream.cli import add_engine_args, build_worker, engine_settings
-from stream.config import load_config
+from stream.config import StreamConfig, load_config
 from stream.state import writable_dir
 
 __all__ = ["register"]
@@ -47,8 +47,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, data_dir=data_dir(args))
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
-          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
+          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}; "
+          f"store: {_store_line(cfg)}; known plates: "
+          f"{', '.join(cfg.known_plates) or 'none'}")
     return 0
+
+
+def _store_line(cfg: StreamConfig) -> str:
+    if not cfg.store.enabled:
+        return "off"
+    return cfg.store.safe_url or "sqlite"
 
 
 def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
