@@ -49,7 +49,9 @@ class EngineSettings:
         "flag": "worker", "ge": 1, "le": 16,
         "help": f"engine threads running images in parallel (default {DEFAULT_WORKERS})"})
     max_batch: int = field(default=8, metadata={
-        "ge": 1, "le": 64, "help": "images run through the models together at most"})
+        "flag": "worker", "ge": 1, "le": 64,
+        "help": "images per engine call; each holds ~12 MB of model activations (default 8; "
+                "serve without an engine: section 4)"})
     batch_window_ms: float = field(default=5.0, metadata={
         "flag": "worker", "ge": 0, "le": 1000,
         "help": "how long to wait to batch concurrent images (default 5)"})

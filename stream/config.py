@@ -253,9 +253,10 @@ def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
 
 def load_server_section(node: Node) -> ServerSettings:
     """The ``server:`` section (also what ``serve --config`` reads from a server-only file)."""
-    if isinstance(node.value, dict) and "batch_window_ms" in node.value:
-        fail(node.value["batch_window_ms"], ("server", "batch_window_ms"),
-             "moved: write it under engine: (engine.batch_window_ms), the one place it lives")
+    for key in ("batch_window_ms", "max_batch"):
+        if isinstance(node.value, dict) and key in node.value:
+            fail(node.value[key], ("server", key),
+                 f"moved: write it under engine: (engine.{key}), the one place it lives")
     return build(ServerSettings, node, ("server",))
 
 

@@ -80,10 +80,13 @@ def _load_config_sections(path: str) -> tuple[ServerSettings, EngineSettings]:
         if "server" not in top:
             yamlconf.fail(root, (), "no 'server:' section")
         engine = (yamlconf.build(EngineSettings, top["engine"], ("engine",)) if "engine" in top
-                  else EngineSettings())
+                  else EngineSettings(max_batch=SERVE_MAX_BATCH))
         return config.load_server_section(top["server"]), engine
     except yamlconf.ConfigError as exc:  # names the file line and the key; one line
         raise SettingsError(str(exc)) from None
+
+
+SERVE_MAX_BATCH = 4
 
 
 class SettingsError(Exception):
@@ -98,7 +101,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = settings_from_args(args)
-        section = _load_config_sections(args.config)[1] if args.config else None
+        # the API's own default batch: 4 images per engine call bound the models' memory
+        section = (_load_config_sections(args.config)[1] if args.config
+                   else EngineSettings(max_batch=SERVE_MAX_BATCH))
         base = Path(args.config).parent if args.config else None
         engine = engine_settings(args, section, base=base)
     except (SettingsError, EngineError) as exc:
