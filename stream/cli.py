@@ -14,8 +14,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from engine import __version__
+from engine.backends.select import PREFERENCES
 from engine.errors import EngineError
 
 __all__ = ["main", "add_engine_args", "build_recognizer"]
@@ -41,11 +43,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    "then ~/.cache/platestream/models)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads per model run (default: cores / engine workers)")
-    p.add_argument("--backend", choices=["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"],
+    p.add_argument("--backend", choices=list(PREFERENCES),
                    default=None, help="inference backend (default: $PLATESTREAM_BACKEND or auto: "
-                   "TensorRT when a GPU and fresh engines are present, else CPU)")
+                   "TensorRT when a GPU and fresh engines are present, else CPU; triton: the "
+                   "models run on a Triton server, see --triton-url)")
     p.add_argument("--engines-dir", help="TensorRT engines from `platestream build-engines` "
                    "(default: $PLATESTREAM_ENGINES)")
+    p.add_argument("--triton-url", metavar="HOST:PORT", help="Triton gRPC endpoint for "
+                   "--backend triton (default: $PLATESTREAM_TRITON_URL, then 127.0.0.1:8001)")
 
 
 def add_worker_arg(p: argparse.ArgumentParser) -> None:
@@ -70,7 +75,19 @@ def build_recognizer(args: argparse.Namespace):
         threads=args.threads or default_threads(getattr(args, "workers", None) or 1),
         backend=args.backend,
         engines_dir=args.engines_dir,
+        triton=_triton_settings(args),
     )
+
+
+def _triton_settings(args: argparse.Namespace):
+    """``args.triton`` (a config's engine.triton) with ``--triton-url`` applied, or None."""
+    from engine.backends.triton import TritonSettings
+
+    settings = getattr(args, "triton", None)
+    url = getattr(args, "triton_url", None)
+    if url:
+        return TritonSettings(url=url) if settings is None else replace(settings, url=url)
+    return settings
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
@@ -98,6 +115,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
     d = models.resolve_models_dir(args.models_dir)
+    if args.action == "export-triton":
+        return _export_triton(args, d)
     if args.action == "fetch":
         problems = models.fetch_models(d, base_url=args.mirror, force=args.force)
         if not problems:
@@ -110,6 +129,32 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"platestream: {line}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _export_triton(args: argparse.Namespace, models_dir) -> int:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from engine.backends.triton_repo import export_triton
+
+    if not args.dir:
+        print("platestream: models export-triton: give the repository directory to write "
+              "(platestream models export-triton DIR)", file=sys.stderr)
+        return 2
+    engines = args.engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
+    try:
+        written = export_triton(Path(args.dir), models_dir,
+                                engines_dir=Path(engines) if engines else None,
+                                device=args.device, instances=args.instances,
+                                max_batch=args.max_batch, force=args.force)
+    except (FileExistsError, OSError) as exc:
+        print(f"platestream: models export-triton: {exc}", file=sys.stderr)
+        return 1
+    for m in written:
+        batch = f"max batch {m.max_batch_size}" if m.max_batch_size else "no batching"
+        print(f"{m.file}: {m.platform}, {batch}, {m.instances} x {m.kind} — {m.note}")
+    print(f"Triton model repository written to {args.dir}: tritonserver --model-repository "
+          f"{args.dir}; nodes use engine.backend: triton")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,11 +174,23 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_read)
 
     m = sub.add_parser("models", help="fetch or check the model files")
-    m.add_argument("action", choices=["fetch", "check"])
+    m.add_argument("action", choices=["fetch", "check", "export-triton"])
+    m.add_argument("dir", nargs="?", metavar="DIR",
+                   help="export-triton: the Triton model repository to write")
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
     m.add_argument("--mirror", metavar="URL",
                    help="download each FILE from URL/FILE instead of its upstream address")
-    m.add_argument("--force", action="store_true", help="download even files that verify")
+    m.add_argument("--force", action="store_true", help="fetch: download even files that "
+                   "verify; export-triton: replace models already in DIR")
+    t = m.add_argument_group("export-triton")
+    t.add_argument("--engines-dir", help="use the TensorRT engines of `platestream "
+                   "build-engines` found here (default: $PLATESTREAM_ENGINES; else ONNX Runtime)")
+    t.add_argument("--device", choices=["gpu", "cpu"], default="gpu",
+                   help="where Triton runs the model instances (default gpu)")
+    t.add_argument("--instances", type=positive_int, default=1,
+                   help="model instances per device (default 1)")
+    t.add_argument("--max-batch", type=positive_int, default=16,
+                   help="largest batch Triton's dynamic batcher forms (default 16)")
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:

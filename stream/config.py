@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine import EngineConfig, parse_regions
+from engine.backends.select import Preference
+from engine.backends.triton import TritonSettings
 from engine.errors import EngineConfigError
 from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
@@ -41,9 +43,10 @@ ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 @dataclass(frozen=True)
 class EngineSection:
-    backend: Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"] = field(
+    backend: Preference = field(
         default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
-                                          "then TensorRT when a GPU and engines are present)"})
+                                          "then TensorRT when a GPU and engines are present; "
+                                          "triton: the models run on a Triton server)"})
     engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
     threads: int | None = field(default=None, metadata={
         "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
@@ -54,6 +57,8 @@ class EngineSection:
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
     batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
     max_queue: int = field(default=64, metadata={"ge": 1})
+    triton: TritonSettings = field(default_factory=TritonSettings, metadata={
+        "help": "the Triton server for backend: triton (url, timeout, retries...)"})
 
 
 @dataclass(frozen=True)

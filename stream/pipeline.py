@@ -56,7 +56,7 @@ class _Camera:
             "frames_decoded": r.decoded,
             "frames_sampled": r.sampled,
             "frames_analysed": a.analysed,
-            "frames_dropped": self.slot.dropped + a.engine_busy,
+            "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable,
             "frames_skipped_still": a.skipped_still,
             "fps": round(r.fps, 2),
             "last_frame_time": r.last_frame_time.isoformat() if r.last_frame_time else None,
