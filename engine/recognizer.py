@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine import models
+from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
 from engine.backends.triton import TritonSettings
@@ -20,6 +20,7 @@ from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.process import crop_plate
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
+from engine.precision import cpu_int8_flags, select_precision
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
@@ -83,6 +84,12 @@ def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -
     )
 
 
+def _merged(read: PlateRead, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+    """The full call's candidates with ``read``'s own text first (as the full call has it)."""
+    first = Candidate(read.plate, read.score)
+    return (first, *(c for c in candidates if c.plate != read.plate))[:MAX_CANDIDATES]
+
+
 class Recognizer:
     """Detects plates, reads them and attaches each to its vehicle.
 
@@ -96,6 +103,7 @@ class Recognizer:
         self.plates = plates
         self.ocr = ocr
         self.vehicles = vehicles
+        self.precision = "fp32"  # from_models_dir says when int8 models were loaded
 
     @classmethod
     def from_models_dir(
@@ -107,6 +115,7 @@ class Recognizer:
         backend: Preference | None = None,
         engines_dir: str | os.PathLike[str] | None = None,
         triton: TritonSettings | None = None,
+        precision: str | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
@@ -119,6 +128,9 @@ class Recognizer:
             triton: the server for backend ``triton`` (default: url
                 ``$PLATESTREAM_TRITON_URL`` or 127.0.0.1:8001); the models run there, so
                 only the OCR config is read from the models directory.
+            precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
+                ``int8``: the int8 copies from ``platestream models quantize`` (see
+                engine.precision for what auto picks).
         """
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
@@ -130,16 +142,30 @@ class Recognizer:
         engines = engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
+        files = dict(onnx)
+        if choice.kind == "tensorrt":
+            files = {k: model_file(choice, f, engines) for k, f in onnx.items()}
+        int8 = {s.key: quantize.int8_path(s, onnx[s.key]) for s in specs}
+        picked = select_precision(
+            precision or os.environ.get("PLATESTREAM_PRECISION") or "auto",
+            cpu_backend=choice.kind == "onnxruntime",
+            int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
+            flags=cpu_int8_flags(),
+        )
+        if picked.precision == "int8":
+            files.update({k: p for k, p in int8.items() if p is not None})
+        log.info("engine: precision %s: %s", picked.precision, picked.reason)
 
         def open_model(spec: models.ModelSpec) -> Backend:
-            return open_backend(model_file(choice, onnx[spec.key], engines), threads,
-                                choice.providers)
+            return open_backend(files[spec.key], threads, choice.providers)
 
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)
         veh = VehicleDetector(open_model(models.VEHICLE_DETECTOR)) if vehicles else None
         log.info("engine: models from %s, %d threads", d, threads)
-        return cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec = cls(PlateDetector(open_model(models.PLATE_DETECTOR)), PlateOCR(ocr, ocr_cfg), veh)
+        rec.precision = picked.precision
+        return rec
 
     @classmethod
     def _on_triton(cls, d, specs, settings: TritonSettings | None, vehicles: bool) -> Recognizer:
@@ -194,16 +220,24 @@ class Recognizer:
         regions: Sequence[str] = (),
         mmc: bool = False,
         config: EngineConfig | dict | str | None = None,
+        *,
+        light: bool = False,
     ) -> list[Recognition]:
         """Read several images; the plate reads of all of them share OCR calls.
 
         ``processing_time`` of each result is the whole batch's time divided evenly.
+
+        ``light``: only what tracking a plate across frames needs: the plate box, text, scores
+        and region are exactly those of the full call, but no vehicle is detected (unless
+        ``detection_rule`` is strict, which needs it to keep or drop a plate) and
+        ``candidates`` holds only the read itself. ``enrich`` adds the rest to the read that
+        is reported (a stream's best frame of a vehicle).
         """
         t0 = time.perf_counter()
         cfg = EngineConfig.parse(config)
         wanted = parse_regions(regions)
         need_vehicles = self.vehicles is not None and (
-            cfg.mode != "fast" or cfg.detection_rule == "strict" or mmc
+            cfg.detection_rule == "strict" or (not light and (cfg.mode != "fast" or mmc))
         )
         per_image: list[tuple[Detections, Detections]] = []
         crops: list[np.ndarray] = []
@@ -220,7 +254,7 @@ class Recognizer:
             square += [
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]
-        beam = 1 if cfg.mode == "fast" else MAX_CANDIDATES
+        beam = 1 if cfg.mode == "fast" or light else MAX_CANDIDATES
         reads = iter(self.ocr.read_plates(crops, square, beam=beam) if crops else [])
         elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
         out = []
@@ -234,6 +268,35 @@ class Recognizer:
                     results.append(plate)
             out.append(Recognition(tuple(results), elapsed, w, h))
         return out
+
+    def enrich(
+        self,
+        image: np.ndarray,
+        read: PlateRead,
+        regions: Sequence[str] = (),
+        mmc: bool = False,
+        config: EngineConfig | dict | str | None = None,
+    ) -> PlateRead:
+        """``read`` (from a ``light`` call on ``image``) with what the full call adds: its
+        vehicle and candidates. Text, scores and box stay those of ``read``.
+
+        The full call is run on the image and its plate with the same box supplies the rest
+        (the same image and box give the same read); a read whose box is not found again (it
+        cannot be, short of a different image) keeps what it has and gets a vehicle by box.
+        """
+        full = self.recognize(image, regions, mmc, config)
+        same = [r for r in full.results if r.box == read.box]
+        if same:
+            twin = same[0]
+            return read.replace(vehicle=twin.vehicle, candidates=_merged(read, twin.candidates),
+                                model_make=twin.model_make, color=twin.color,
+                                orientation=twin.orientation)
+        cfg = EngineConfig.parse(config)
+        if self.vehicles is None or (cfg.mode == "fast" and not mmc):
+            return read
+        h, w = image.shape[:2]
+        vehicles = self.vehicles.detect(image, VEHICLE_THRESHOLD, recheck_closeups=mmc)
+        return read.replace(vehicle=_attach_vehicle(read.box, vehicles, w, h))
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,

@@ -9,7 +9,9 @@ subprocess per side, so imports cannot mix), then reports p50/mean per side and 
     PLATESTREAM_MODELS=../shared/models .venv/bin/python scripts/bench_latency_ab.py 1d83525
 
 Each image is recognised with the region hint the accuracy eval uses (us -> us, br -> br).
-Writes reports/latency_ab.json.
+``--mode fast`` sends config ``{"mode": "fast"}``; ``--precision`` sets the new side's
+engine precision (fp32/int8/auto; the old side runs as it always did). The report also says on
+how many images both sides read the same plates. Writes reports/latency_ab.json (or --out).
 """
 
 from __future__ import annotations
@@ -32,21 +34,24 @@ from engine import Recognizer, read_image_file
 data = sys.argv[2]
 rows = [json.loads(line) for line in open(os.path.join(data, "endtoend.jsonl"))]
 rec = Recognizer.from_models_dir(None, threads=int(sys.argv[3]))
+config = json.loads(sys.argv[4])
 images = [read_image_file(os.path.join(data, r["image"])) for r in rows]
-rec.recognize(images[0])
-out = []
+rec.recognize(images[0], config=config)
+out, reads = [], []
 for image, row in zip(images, rows):
     hint = {"us": ["us"], "br": ["br"]}.get(row["region"], [])
     t0 = time.perf_counter()
-    rec.recognize(image, hint)
+    result = rec.recognize(image, hint, config=config)
     out.append((time.perf_counter() - t0) * 1000)
-print(json.dumps(out))
+    reads.append(sorted(p.plate for p in result.results))
+print(json.dumps({"ms": out, "reads": reads}))
 """
 
 
-def time_side(src: Path, data: Path, threads: int) -> list[float]:
-    p = subprocess.run([sys.executable, "-c", _TIMER, str(src), str(data), str(threads)],
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+def time_side(src: Path, data: Path, threads: int, config: dict, env: dict) -> dict:
+    p = subprocess.run([sys.executable, "-c", _TIMER, str(src), str(data), str(threads),
+                        json.dumps(config)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": "", **env})
     if p.returncode != 0:
         sys.exit(f"bench_latency_ab: {src}: {p.stderr.strip().splitlines()[-1]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -65,7 +70,13 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "evaldata")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "latency_ab.json")
+    p.add_argument("--mode", choices=["normal", "fast"], default="normal",
+                   help="engine config mode for both sides")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+                   help="the new side's precision (default: its own default, auto)")
     args = p.parse_args()
+    config = {"mode": args.mode} if args.mode != "normal" else {}
+    new_env = {"PLATESTREAM_PRECISION": args.precision} if args.precision else {}
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
     with tempfile.TemporaryDirectory(prefix="latency_ab_") as tmp:
         old = Path(tmp) / "old"
@@ -75,9 +86,12 @@ def main() -> int:
             sys.exit(f"bench_latency_ab: cannot check out {args.rev}: {r.stderr.strip()}")
         try:
             sides: dict[str, list[float]] = {"old": [], "new": []}
+            reads: dict[str, list] = {}
             for i in range(args.rounds):
-                for name, src in (("old", old), ("new", ROOT)):
-                    sides[name] += time_side(src, args.data, args.threads)
+                for name, src, env in (("old", old, {}), ("new", ROOT, new_env)):
+                    got = time_side(src, args.data, args.threads, config, env)
+                    sides[name] += got["ms"]
+                    reads[name] = got["reads"]
                 print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
@@ -86,14 +100,19 @@ def main() -> int:
                          capture_output=True, text=True).stdout.strip()
     report = {"old": {"rev": args.rev, **summary(sides["old"])},
               "new": {"rev": rev, **summary(sides["new"])}, "rounds": args.rounds,
-              "threads": args.threads}
+              "threads": args.threads, "mode": args.mode,
+              "precision": args.precision or "default",
+              "same_reads": sum(a == b for a, b in zip(reads["old"], reads["new"], strict=True)),
+              "images": len(reads["new"]), "load_avg": list(os.getloadavg())}
     report["p50_change_pct"] = round(
         100 * (report["new"]["p50_ms"] / report["old"]["p50_ms"] - 1), 1)
     for side in ("old", "new"):
         s = report[side]
         print(f"{side} {s['rev']}: p50 {s['p50_ms']} ms, mean {s['mean_ms']} ms, "
               f"p95 {s['p95_ms']} ms ({s['images']} timings)")
-    print(f"p50 change: {report['p50_change_pct']:+.1f} %")
+    print(f"p50 change: {report['p50_change_pct']:+.1f} %, same reads on "
+          f"{report['same_reads']}/{report['images']} images, load average "
+          f"{' '.join(f'{x:.1f}' for x in report['load_avg'])}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out}")

@@ -313,6 +313,8 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "evaldata")
     p.add_argument("--models-dir", default=None)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+                   help="model precision (default: $PLATESTREAM_PRECISION, then auto)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_accuracy.json")
     p.add_argument("--compare", type=Path, help="a saved report to show the change against")
     p.add_argument("--no-region-hint", action="store_true",
@@ -323,7 +325,8 @@ def main() -> int:
         print(f"eval_accuracy: no endtoend.jsonl in {args.data} (use --data)", file=sys.stderr)
         return 2
     old = json.loads(args.compare.read_text()) if args.compare else None
-    rec = Recognizer.from_models_dir(args.models_dir, threads=args.threads)
+    rec = Recognizer.from_models_dir(args.models_dir, threads=args.threads,
+                                     precision=args.precision)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
     crops = load_crops(args.data)
     report = {
@@ -333,6 +336,7 @@ def main() -> int:
         "vehicle_types": eval_vehicle_types(rec, args.data),
         "threads": args.threads,
         "backend": rec.backend_name,
+        "precision": rec.precision,
         "region_hint": not args.no_region_hint,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

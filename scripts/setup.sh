@@ -93,5 +93,13 @@ if ! .venv/bin/platestream models check >/dev/null 2>&1; then
     say "models missing in $PLATESTREAM_MODELS: fetching them"
     .venv/bin/platestream models fetch
 fi
+# Int8 copies of the models for the CPU (engine.precision auto uses them on VNNI/AMX CPUs).
+# Cached by model sha256 + ONNX Runtime version: a re-run only checks (~0.1 s); a build
+# takes about a minute. Without calibration images it is skipped (fp32 is used).
+if ! q=$(.venv/bin/platestream models quantize 2>&1); then
+    say "int8 models not built, fp32 will be used: $(printf '%s' "$q" | tail -n 1)"
+elif grep -q "built" <<<"$q"; then
+    say "$(grep "built" <<<"$q")"
+fi
 say "ready: .venv, models in $PLATESTREAM_MODELS"
 echo "$PLATESTREAM_MODELS" >&3

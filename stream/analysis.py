@@ -9,6 +9,7 @@ engine degrades.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
@@ -32,6 +33,10 @@ __all__ = ["CameraAnalyzer", "AnalyzerStats"]
 log = logging.getLogger(__name__)
 
 TRACK_TIMEOUT_S = 1.5
+# Each analysed frame gets only what tracking needs (plate boxes, texts, scores: the engine's
+# light call); the vehicle, its type and the candidates are computed once per event, for the
+# best frame (Recognizer.enrich). The event is the same as with full calls on every frame.
+PER_VEHICLE_ENRICH = True
 
 
 @dataclass
@@ -109,7 +114,8 @@ class CameraAnalyzer(threading.Thread):
     def _recognize(self, frame: Frame) -> Recognition | None:
         cam = self.cam
         try:
-            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config)
+            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config,
+                                     light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
             return None
@@ -139,6 +145,23 @@ class CameraAnalyzer(threading.Thread):
         pt = ((b.xmin + b.xmax) / 2 / frame.scale, (b.ymin + b.ymax) / 2 / frame.scale)
         return any(cv2.pointPolygonTest(z, pt, False) >= 0 for z in self._zones)
 
+    def _enriched(self, best: Observation) -> Observation:
+        """The best read with its vehicle and candidates (see PER_VEHICLE_ENRICH); on an
+        engine failure the event goes out with the light read, never lost."""
+        if not PER_VEHICLE_ENRICH or best.frame is None:
+            return best
+        cam = self.cam
+        try:
+            read = self.worker.recognizer.enrich(best.frame.image, best.read, cam.regions,
+                                                 cam.mmc, cam.engine_config)
+        except Exception as exc:
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("camera %s: vehicle details of %r failed: %s", cam.name,
+                        best.read.plate, exc)
+            return best
+        return dataclasses.replace(best, read=read)
+
     def _finish(self, tracks: list[Track]) -> None:
         for track in tracks:
             best = track.best()
@@ -154,6 +177,7 @@ class CameraAnalyzer(threading.Thread):
                 log.debug("camera %s: %r seen within memory_decay", self.cam.name,
                           best.read.plate)
                 continue
+            best = self._enriched(best)
             event = build_event(self.cam, track, best, timezone=self.timezone)
             try:
                 self.emit(event)

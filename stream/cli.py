@@ -51,6 +51,9 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    "(default: $PLATESTREAM_ENGINES)")
     p.add_argument("--triton-url", metavar="HOST:PORT", help="Triton gRPC endpoint for "
                    "--backend triton (default: $PLATESTREAM_TRITON_URL, then 127.0.0.1:8001)")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+                   help="CPU model precision (default: $PLATESTREAM_PRECISION or auto: the int8 "
+                   "models from `platestream models quantize` when the CPU has VNNI or AMX)")
 
 
 def add_worker_arg(p: argparse.ArgumentParser) -> None:
@@ -76,6 +79,7 @@ def build_recognizer(args: argparse.Namespace):
         backend=args.backend,
         engines_dir=args.engines_dir,
         triton=_triton_settings(args),
+        precision=getattr(args, "precision", None),
     )
 
 
@@ -111,12 +115,32 @@ def _cmd_read(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_quantize(args: argparse.Namespace, d) -> int:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from engine import quantize
+
+    report = quantize.quantize_models(
+        d, calib=Path(args.calib).expanduser() if args.calib else None, force=args.force)
+    for p in report.removed:
+        print(f"removed stale {p}")
+    if report.built:
+        print(f"int8 models built in {report.seconds:.0f} s from {report.calibration}:")
+    for p in report.built:
+        print(f"  {p}")
+    for p in report.fresh:
+        print(f"int8 model up to date: {p}")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
     d = models.resolve_models_dir(args.models_dir)
     if args.action == "export-triton":
         return _export_triton(args, d)
+    if args.action == "quantize":
+        return _cmd_quantize(args, d)
     if args.action == "fetch":
         problems = models.fetch_models(d, base_url=args.mirror, force=args.force)
         if not problems:
@@ -173,15 +197,20 @@ def _parser() -> argparse.ArgumentParser:
     add_engine_args(r)
     r.set_defaults(func=_cmd_read)
 
-    m = sub.add_parser("models", help="fetch or check the model files")
-    m.add_argument("action", choices=["fetch", "check", "export-triton"])
+    m = sub.add_parser("models", help="fetch or check the model files, build their int8 "
+                       "copies for the CPU, or write a Triton model repository")
+    m.add_argument("action", choices=["fetch", "check", "quantize", "export-triton"])
     m.add_argument("dir", nargs="?", metavar="DIR",
                    help="export-triton: the Triton model repository to write")
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
     m.add_argument("--mirror", metavar="URL",
                    help="download each FILE from URL/FILE instead of its upstream address")
-    m.add_argument("--force", action="store_true", help="fetch: download even files that "
-                   "verify; export-triton: replace models already in DIR")
+    m.add_argument("--force", action="store_true", help="download even files that verify; "
+                   "quantize: rebuild even int8 files that are up to date; export-triton: "
+                   "replace models already in DIR")
+    m.add_argument("--calib", metavar="DIR|VIDEO", help="quantize: calibrate on these images "
+                   "(a directory) or frames of this video, ideally from your own cameras "
+                   "(default: the evaluation images next to the models)")
     t = m.add_argument_group("export-triton")
     t.add_argument("--engines-dir", help="use the TensorRT engines of `platestream "
                    "build-engines` found here (default: $PLATESTREAM_ENGINES; else ONNX Runtime)")

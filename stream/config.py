@@ -48,6 +48,9 @@ class EngineSection:
                                           "then TensorRT when a GPU and engines are present; "
                                           "triton: the models run on a Triton server)"})
     engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
+    precision: Literal["auto", "fp32", "int8"] = field(
+        default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
+                                          "then int8 when quantized models and VNNI/AMX exist)"})
     threads: int | None = field(default=None, metadata={
         "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
                                     "workers)"})

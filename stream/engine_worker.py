@@ -43,7 +43,7 @@ class EngineBusy(Exception):
 @dataclass(slots=True)
 class _Job:
     image: np.ndarray
-    key: tuple[tuple[str, ...], bool, EngineConfig]
+    key: tuple[tuple[str, ...], bool, EngineConfig, bool]  # regions, mmc, config, light
     future: Future[Recognition] = field(default_factory=Future)
 
     @property
@@ -138,14 +138,17 @@ class EngineWorker:
         regions: Sequence[str] = (),
         mmc: bool = False,
         config: EngineConfig | dict | str | None = None,
+        *,
+        light: bool = False,
     ) -> Future[Recognition]:
-        """Queue one BGR image; never blocks.
+        """Queue one BGR image; never blocks. ``light``: see Recognizer.recognize_batch.
 
         Raises:
             EngineBusy: the queue is full.
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
-        job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config)))
+        job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config),
+                           bool(light)))
         with self._lock:
             if self._jobs and self._pixels + job.pixels > self.max_pixels:
                 self._stats["rejected"] += 1
@@ -180,6 +183,7 @@ class EngineWorker:
         server = getattr(self.recognizer, "backend_status", lambda: None)()
         if server is not None:  # a remote backend (Triton): reachable or not, since when
             out["inference_server"] = server
+        out["precision"] = getattr(self.recognizer, "precision", "fp32")
         return out
 
     def _collect(self, first: _Job, pending: list[_Job]) -> list[_Job]:
@@ -223,11 +227,12 @@ class EngineWorker:
             job.future.cancel()
 
     def _process(self, batch: list[_Job]) -> None:
-        regions, mmc, config = batch[0].key
+        regions, mmc, config, light = batch[0].key
         t0 = time.perf_counter()
         try:
             images = [j.image for j in batch]
-            results = self.recognizer.recognize_batch(images, regions, mmc, config)
+            extra = {"light": True} if light else {}
+            results = self.recognizer.recognize_batch(images, regions, mmc, config, **extra)
         except Exception as exc:  # the error belongs to the callers, not to this thread
             unavailable = isinstance(exc, BackendUnavailable)
             if not unavailable:  # an unreachable server is logged once per outage, not here

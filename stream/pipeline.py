@@ -58,6 +58,9 @@ class _Camera:
             "frames_analysed": a.analysed,
             "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable,
             "frames_skipped_still": a.skipped_still,
+            # of the frames that reached the motion gate, the share it found still
+            "motion_skipped_fraction": round(
+                a.skipped_still / max(1, a.skipped_still + a.analysed + a.engine_busy), 3),
             "fps": round(r.fps, 2),
             "last_frame_time": r.last_frame_time.isoformat() if r.last_frame_time else None,
             "reconnects": r.reconnects,

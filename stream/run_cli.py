@@ -64,6 +64,7 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
         engines_dir=args.engines_dir or near_config(e.engines_dir),
         triton=e.triton,
         triton_url=args.triton_url,  # wins over engine.triton.url (see build_recognizer)
+        precision=args.precision or (e.precision if e.precision != "auto" else None),
     )
 
 

@@ -14,6 +14,9 @@ MODELS_DIR = Path(os.environ.get("PLATESTREAM_MODELS", SHARED / "models"))
 EVALDATA = SHARED / "evaldata"
 
 os.environ.setdefault("PLATESTREAM_MODELS", str(MODELS_DIR))
+# The suite's expected reads are the fp32 models' (scripts/setup.sh may have built int8 copies,
+# which precision auto would pick up); tests/engine/test_quantize.py covers int8 on its own.
+os.environ.setdefault("PLATESTREAM_PRECISION", "fp32")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,419 @@
+"""Int8 copies of the models for the CPU, built on the user's machine.
+
+``quantize_models`` runs ONNX Runtime's static quantization (QDQ format, per-channel int8
+weights, uint8 activations) on a deterministic calibration set and writes one file per model
+into the int8 cache, named after the source model's sha256, the ONNX Runtime version and the
+recipe below. A file whose key does not match (another model, another ONNX Runtime, an older
+recipe) is never loaded: ``int8_path`` only finds a file with today's key, and
+``quantize_models`` deletes the stale ones.
+
+What the recipe keeps in fp32, and why (measured with scripts/eval_accuracy.py and
+scripts/bench_latency_ab.py on an AVX-512 VNNI Xeon):
+- signed int8 activations ran 2-2.5x slower than fp32 here (the VNNI kernels want u8 x s8),
+  so activations are uint8;
+- the plate detector's DFL/box maths and its end-to-end NMS stay fp32 (box coordinates need
+  the precision, and they are a small part of the time);
+- YOLOX-Nano found no vehicles at all with every layer int8: its stem sees raw 0..255 pixels
+  (activations up to ~140 after the first convolution), so its first convolutions stay fp32.
+  The model is opset 11; it is converted to opset 13 first (per-channel QDQ needs it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine import models
+from engine.errors import EngineError, ModelLoadError
+
+__all__ = [
+    "QUANTIZED",
+    "RECIPE",
+    "int8_cache_dir",
+    "int8_path",
+    "int8_key",
+    "quantize_models",
+    "calibration_frames",
+    "QuantizeReport",
+]
+
+log = logging.getLogger(__name__)
+
+# Bump when what quantize_models does changes: older files are then stale and rebuilt.
+RECIPE = 1
+CACHE_ENV = "PLATESTREAM_INT8_CACHE"
+USER_CACHE = Path("~/.cache/platestream/models/int8")
+# The default calibration set: this many frames spread evenly over the labelled images.
+DEFAULT_CALIB_FRAMES = 48
+CALIB_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CALIB_VIDEO_EXT = (".mp4", ".mkv", ".avi", ".mov", ".ts", ".webm", ".m4v")
+
+# Which models get an int8 copy (the order quantize_models builds them in). The OCR has a
+# recipe (Conv/MatMul) but is not built by default: on this machine its int8 copy ran no
+# faster than fp32 (batch 4, 1 thread: 15.4 vs 14.4 ms min, interleaved), so it is not worth
+# the accuracy risk; pass ``specs`` to build it anyway.
+QUANTIZED: tuple[models.ModelSpec, ...] = (
+    models.PLATE_DETECTOR,
+    models.VEHICLE_DETECTOR,
+)
+
+
+def int8_cache_dir() -> Path:
+    """``$PLATESTREAM_INT8_CACHE``, else ``~/.cache/platestream/models/int8``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else USER_CACHE.expanduser()
+
+
+def _ort_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
+
+def int8_key(source: Path) -> str:
+    """The part of the int8 file name that ties it to its source bytes and the runtime."""
+    return f"{models.sha256_file(source)[:16]}.ort{_ort_version()}.r{RECIPE}"
+
+
+def _int8_name(spec: models.ModelSpec, key: str) -> str:
+    return f"{Path(spec.filename).stem}.{key}.int8.onnx"
+
+
+def int8_path(spec: models.ModelSpec, source: Path, cache: Path | None = None) -> Path | None:
+    """The fresh int8 copy of ``source`` in the cache, or None when there is none."""
+    path = (cache or int8_cache_dir()) / _int8_name(spec, int8_key(source))
+    return path if path.is_file() else None
+
+
+# --- calibration data ----------------------------------------------------------------
+
+
+def _evaldata_dir(models_dir: Path) -> Path | None:
+    for d in (models_dir.parent / "evaldata", Path(__file__).resolve().parents[2] / "shared"
+              / "evaldata"):
+        if (d / "images").is_dir():
+            return d
+    return None
+
+
+def _evenly(items: Sequence, n: int) -> list:
+    if len(items) <= n:
+        return list(items)
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def _video_frames(path: Path, n: int) -> Iterator[np.ndarray]:
+    """``n`` frames spread over the video (decoded in order; no seeking, so any file works)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            total = stream.frames or 0
+            step = max(1, total // n) if total else 25  # unknown length: one a second at 25 fps
+            taken = 0
+            for i, frame in enumerate(container.decode(stream)):
+                if i % step == 0:
+                    yield frame.to_ndarray(format="bgr24")
+                    taken += 1
+                    if taken >= n:
+                        return
+    except av.error.FFmpegError as exc:
+        raise EngineError(f"--calib {path}: cannot decode the video: {exc}") from None
+
+
+def calibration_frames(
+    calib: Path | None, models_dir: Path, n: int = DEFAULT_CALIB_FRAMES
+) -> tuple[list[np.ndarray], str]:
+    """The calibration frames (BGR) and a line saying where they came from.
+
+    ``calib``: a directory of images (searched recursively, sorted by path) or a video; None
+    takes the labelled images of the evaluation data next to the models. Deterministic: the
+    same input always gives the same frames.
+    """
+    from engine.imageio import read_image_file
+
+    if calib is None:
+        data = _evaldata_dir(models_dir)
+        if data is None:
+            raise EngineError("no calibration images: the evaluation data (evaldata/images) is "
+                              "not next to the models; pass --calib DIR|VIDEO with frames of "
+                              "your own cameras")
+        calib = data / "images"
+    if not calib.exists():
+        raise EngineError(f"--calib {calib}: no such file or directory")
+    if calib.is_dir():
+        files = sorted(p for p in calib.rglob("*") if p.suffix.lower() in CALIB_IMAGE_EXT)
+        if not files:
+            raise EngineError(f"--calib {calib}: no images ({', '.join(CALIB_IMAGE_EXT)}) in it")
+        frames = []
+        for p in _evenly(files, n):
+            try:
+                frames.append(read_image_file(p))
+            except EngineError as exc:
+                log.warning("quantize: skipping %s: %s", p, exc)
+        what = f"{len(frames)} images from {calib}"
+    elif calib.suffix.lower() in CALIB_VIDEO_EXT:
+        frames = list(_video_frames(calib, n))
+        what = f"{len(frames)} frames of {calib}"
+    else:
+        raise EngineError(f"--calib {calib}: expected a directory of images or a video "
+                          f"({', '.join(CALIB_VIDEO_EXT)})")
+    if not frames:
+        raise EngineError(f"--calib {calib}: no usable frames")
+    return frames, what
+
+
+class _Reader:
+    """onnxruntime.quantization.CalibrationDataReader over a list of feeds."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self._it = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:  # pragma: no cover - not used by MinMax
+        pass
+
+
+# --- per-model recipes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    op_types: tuple[str, ...]
+    exclude: Callable[[object], list[str]]  # onnx ModelProto -> node names kept fp32
+    opset: int | None = None  # convert to this opset first
+
+
+def _plate_exclude(model) -> list[str]:
+    # The head's box branch after its last convolutions (concat/split, DFL softmax and
+    # conv, distance-to-box maths) and the end-to-end NMS: everything in model.22 that is
+    # not in the cv2/cv3 convolution stacks, and all of /end2end/.
+    out = []
+    for node in model.graph.node:
+        name = node.name
+        if name.startswith("/end2end/"):
+            out.append(name)
+        elif name.startswith("/model/model.22/") and not (
+            name.startswith("/model/model.22/cv2.") or name.startswith("/model/model.22/cv3.")
+        ):
+            out.append(name)
+    return out
+
+
+# YOLOX-Nano's stem: the Focus slices feed Conv_41; it and the next convolution see the
+# widest activations. Keep the first STEM_CONVS convolutions (and their SiLU) in fp32.
+STEM_CONVS = 2
+
+
+def _yolox_exclude(model) -> list[str]:
+    out, convs = [], 0
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            convs += 1
+            if convs > STEM_CONVS:
+                break
+        if convs:
+            out.append(node.name)
+    # The decode head's last Concat/Reshape/Transpose give raw tx,ty,tw,th: keep it fp32.
+    out += [n.name for n in model.graph.node if n.op_type in ("Reshape", "Transpose")]
+    return out
+
+
+def _ocr_exclude(model) -> list[str]:
+    return []
+
+
+_RECIPES = {
+    models.PLATE_DETECTOR.key: _Recipe(
+        ("Conv", "Mul", "Sigmoid", "Add", "Concat", "MaxPool", "Resize"), _plate_exclude
+    ),
+    models.VEHICLE_DETECTOR.key: _Recipe(
+        ("Conv", "Mul", "Sigmoid", "Add", "Concat", "MaxPool", "Resize"), _yolox_exclude, 13
+    ),
+    models.PLATE_OCR.key: _Recipe(("Conv", "MatMul"), _ocr_exclude),
+}
+
+
+def _calibration_feeds(
+    frames: list[np.ndarray], sources: dict[str, Path], ocr_config: Path
+) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The inputs each model sees on ``frames``: letterboxed frames for the detectors, and
+    the plate crops the fp32 plate detector finds (as the engine crops them) for the OCR."""
+    from engine.backends.onnxruntime import OrtBackend
+    from engine.ocr import load_ocr_config
+    from engine.ocr import process as ocr_process
+    from engine.ocr.process import crop_plate
+    from engine.plates import PlateDetector
+    from engine.plates import process as plate_process
+    from engine.recognizer import CROP_PAD_X, CROP_PAD_Y
+    from engine.vehicles import process as vehicle_process
+
+    feeds: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in sources}
+    detector = PlateDetector(OrtBackend(sources[models.PLATE_DETECTOR.key], threads=1))
+    inp = detector._input
+    ocr_cfg = load_ocr_config(ocr_config)
+    crops: list[np.ndarray] = []
+    for bgr in frames:
+        feeds[models.PLATE_DETECTOR.key].append({inp: plate_process.preprocess(bgr)[0]})
+        if models.VEHICLE_DETECTOR.key in feeds:
+            feeds[models.VEHICLE_DETECTOR.key].append(
+                {"images": vehicle_process.preprocess(bgr)[0]})
+        plates = detector.detect(bgr, 0.4)
+        crops += [crop_plate(bgr, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
+    if models.PLATE_OCR.key in feeds:
+        if not crops:
+            raise EngineError("quantize: the calibration frames show no plates: the OCR cannot "
+                              "be calibrated (pass --calib with frames that show plates)")
+        feeds[models.PLATE_OCR.key] = [
+            {"input": ocr_process.preprocess([c], ocr_cfg)} for c in crops
+        ]
+    return feeds
+
+
+class _QuietHints(logging.Filter):
+    """ONNX Runtime's quantizer logs 'Please consider pre-processing' hints on the root
+    logger for every model; the optimisation they suggest is done by the session anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in str(record.msg)
+
+
+def _quantize_one(
+    source: Path, dest: Path, recipe: _Recipe, feeds: list[dict[str, np.ndarray]],
+    meta: dict[str, str],
+) -> None:
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(source))
+    if recipe.opset and model.opset_import[0].version < recipe.opset:
+        from onnx import version_converter
+
+        model = version_converter.convert_version(model, recipe.opset)
+    exclude = recipe.exclude(model)
+    with tempfile.TemporaryDirectory(prefix="platestream-quant-") as tmp:
+        src = Path(tmp) / "source.onnx"
+        onnx.save(model, str(src))
+        out = Path(tmp) / "int8.onnx"
+        hints = _QuietHints()
+        logging.getLogger().addFilter(hints)
+        try:
+            quantize_static(
+                str(src), str(out), _Reader(feeds),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,  # signed activations ran 2-2.5x slower
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=list(recipe.op_types),
+                nodes_to_exclude=exclude,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"CalibTensorRangeSymmetric": False},
+            )
+        finally:
+            logging.getLogger().removeFilter(hints)
+        q = onnx.load(str(out))
+        for k, v in meta.items():
+            q.metadata_props.add(key=k, value=v)
+        tmp_dest = dest.with_name(dest.name + ".part")
+        onnx.save(q, str(tmp_dest))
+        os.replace(tmp_dest, dest)
+
+
+@dataclass(frozen=True, slots=True)
+class QuantizeReport:
+    built: tuple[Path, ...]   # written now
+    fresh: tuple[Path, ...]   # already there with today's key
+    removed: tuple[Path, ...]  # stale copies deleted
+    calibration: str          # where the frames came from ("" when nothing was built)
+    seconds: float
+
+
+def quantize_models(
+    models_dir: Path,
+    *,
+    calib: Path | None = None,
+    cache: Path | None = None,
+    force: bool = False,
+    frames: int = DEFAULT_CALIB_FRAMES,
+    specs: Sequence[models.ModelSpec] = QUANTIZED,
+) -> QuantizeReport:
+    """Build the int8 copy of each model in ``specs`` that has no fresh one (all with ``force``).
+
+    Raises:
+        ModelLoadError: a source model is missing.
+        EngineError: no calibration frames, or the ``onnx`` package is not installed.
+    """
+    t0 = time.perf_counter()
+    cache = cache or int8_cache_dir()
+    sources = {s.key: models.model_path(s, models_dir) for s in specs}
+    todo, fresh = [], []
+    for spec in specs:
+        existing = int8_path(spec, sources[spec.key], cache)
+        if existing and not force:
+            fresh.append(existing)
+        else:
+            todo.append(spec)
+    built: list[Path] = []
+    what = ""
+    if todo:
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise EngineError("quantize needs the onnx package: pip install onnx") from None
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(f"int8 cache {cache}: cannot create it: {exc}") from None
+        calib_frames, what = calibration_frames(calib, models_dir, frames)
+        feed_sources = {s.key: sources[s.key] for s in todo}
+        feed_sources.setdefault(models.PLATE_DETECTOR.key,
+                                models.model_path(models.PLATE_DETECTOR, models_dir))
+        feeds = _calibration_feeds(
+            calib_frames, feed_sources, models.model_path(models.PLATE_OCR_CONFIG, models_dir)
+        )
+        del calib_frames
+        for spec in todo:
+            key = int8_key(sources[spec.key])
+            dest = cache / _int8_name(spec, key)
+            t = time.perf_counter()
+            meta = {"platestream.source_sha256": models.sha256_file(sources[spec.key]),
+                    "platestream.onnxruntime": _ort_version(),
+                    "platestream.recipe": str(RECIPE),
+                    "platestream.calibration": what}
+            try:
+                _quantize_one(sources[spec.key], dest, _RECIPES[spec.key], feeds[spec.key], meta)
+            except EngineError:
+                raise
+            except Exception as exc:  # the quantization tool raises untyped errors
+                raise ModelLoadError(f"quantize {spec.filename}: {exc}") from exc
+            log.info("quantize: %s -> %s (%.1f s)", spec.filename, dest.name,
+                     time.perf_counter() - t)
+            built.append(dest)
+    removed = _remove_stale(cache, specs, set(built) | set(fresh))
+    return QuantizeReport(tuple(built), tuple(fresh), tuple(removed), what,
+                          time.perf_counter() - t0)
+
+
+def _remove_stale(cache: Path, specs: Sequence[models.ModelSpec], keep: set[Path]) -> list[Path]:
+    removed = []
+    if not cache.is_dir():
+        return removed
+    for spec in specs:
+        for p in cache.glob(f"{Path(spec.filename).stem}.*.int8.onnx"):
+            if p not in keep:
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError as exc:
+                    log.warning("quantize: cannot remove stale %s: %s", p, exc)
+    return removed
