@@ -69,6 +69,9 @@ if [[ $WITH_TEST -eq 1 ]]; then
         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
         gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi \
         || say "GStreamer RTSP packages missing: the RTSP tests will be skipped"
+    # a real broker and database for the mqtt output and PostgreSQL store tests
+    apt_install mosquitto postgresql \
+        || say "mosquitto/postgresql missing: the MQTT and PostgreSQL tests will be skipped"
     # A real Triton server for the `engine.backend: triton` tests and scripts/bench_triton.py:
     # nvidia-pytriton ships a tritonserver binary (CPU, Python backend). It pins numpy<2, so
     # it gets its own environment; the tests skip (saying why) when it is not there.

@@ -25,9 +25,12 @@ from engine import EngineConfig, parse_regions
 from engine.backends.select import Preference
 from engine.backends.triton import TritonSettings
 from engine.errors import EngineConfigError
+from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig
 from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
+from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
 from stream.sinks.paths import check_template
+from stream.store.config import StoreConfig
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
 __all__ = [
@@ -106,9 +109,22 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class OnlyConfig:
+    """``only: {lists: [staff]}`` or ``only: {unknown: true}``: which events an output gets."""
+
+    lists: tuple[str, ...] = field(default=(), metadata={"help": "events of these lists"})
+    unknown: bool = field(default=False, metadata={"help": "events of no list"})
+
+    def wants(self, known_plate: dict | None) -> bool:
+        if known_plate is None:
+            return self.unknown
+        return not self.lists and not self.unknown or known_plate.get("list") in self.lists
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     name: str
-    type: Literal["csv", "jsonl", "webhook", "images"]
+    type: Literal["csv", "jsonl", "webhook", "images", "mqtt"]
     file: str | None = field(default=None, metadata={"help": "csv/jsonl: file name template"})
     url: str | None = field(default=None, metadata={"help": "webhook: target URL"})
     image: ImageKind | None = field(default=None, metadata={"help": "image sent/saved"})
@@ -117,11 +133,13 @@ class OutputConfig:
     max_attempts: int | None = field(default=None, metadata={"ge": 1})
     backoff_max: float = field(default=60.0, metadata={"gt": 0})
     dir: str | None = field(default=None, metadata={"help": "images: folder"})
+    only: OnlyConfig | None = field(default=None, metadata={"help": "restrict to known plates"})
+    mqtt: MqttConfig | None = None  # set from the type: mqtt section's own keys
 
     @property
     def image_kind(self) -> ImageKind:
         """The image this output carries: files (csv, jsonl) none, others ``image``."""
-        if self.type not in ("webhook", "images"):
+        if self.type not in ("webhook", "images"):  # mqtt: text only
             return "none"
         return self.image if self.image is not None else "vehicle"
 
@@ -148,6 +166,8 @@ class StreamConfig:
     output_dir: str = "."
     spool: str = "platestream-spool.sqlite"
     source: str = ""
+    store: StoreConfig = field(default_factory=StoreConfig)
+    known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
 
     def output_path(self, p: str) -> Path:
         return Path(self.output_dir).expanduser() / p
@@ -176,7 +196,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
-             "spool")
+             "spool", "store", "known_plates")
 
 
 def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) -> StreamConfig:
@@ -192,6 +212,8 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) ->
     if "server" in top:
         server = build(ServerSettings, top["server"], ("server",))
     outputs = _outputs(top.get("outputs"))
+    store = build(StoreConfig, top["store"], ("store",)) if "store" in top else StoreConfig()
+    known = _known_plates(top.get("known_plates"), Path(src).parent)
     defaults = top.get("defaults")
     if defaults is not None and not isinstance(defaults.value, dict):
         fail(defaults, ("defaults",), "expected a mapping of camera keys")
@@ -217,8 +239,29 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) ->
                  f"unknown time zone {simple['timezone']!r} (e.g. UTC, Europe/Paris)")
     return StreamConfig(
         cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
-        source=src, **simple,
+        source=src, store=store, known_plates=known, **simple,
     )
+
+
+def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
+    """``known_plates: {staff: {file: staff.csv}, banned: {plates: [AB123CD]}}``; files are
+    read once here so a malformed CSV is reported (file and row) before anything starts."""
+    if node is None:
+        return {}
+    if not isinstance(node.value, dict):
+        fail(node, ("known_plates",), "expected a mapping of list names")
+    out = {}
+    for name, n in node.value.items():
+        path = ("known_plates", name)
+        lc = build(KnownListConfig, n, path, fixed={"name": name})
+        if lc.file is None and not lc.plates:
+            fail(n, path, "give file: (CSV plate,name,note) and/or plates: [...]")
+        out[name] = lc
+        try:
+            KnownPlates.from_config({name: lc}, base)
+        except KnownPlatesError as exc:
+            fail(n, path, str(exc))
+    return out
 
 
 def _outputs(node: Node | None) -> dict[str, OutputConfig]:
@@ -229,8 +272,16 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
     out = {}
     for name, n in node.value.items():
         path = ("outputs", name)
-        o = build(OutputConfig, n, path, fixed={"name": name})
-        need = {"csv": "file", "jsonl": "file", "webhook": "url", "images": "dir"}[o.type]
+        if name == "store":
+            fail(n, path, "'store' is the event store's name; choose another output name")
+        mqtt = None
+        if isinstance(n.value, dict) and getattr(n.value.get("type"), "value", None) == "mqtt":
+            own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
+            mqtt = build(MqttConfig, Node(own, n.line, n.source), path)
+            n = Node({k: v for k, v in n.value.items() if k not in own}, n.line, n.source)
+        o = build(OutputConfig, n, path, fixed={"name": name, "mqtt": mqtt})
+        need = {"csv": "file", "jsonl": "file", "webhook": "url", "images": "dir",
+                "mqtt": "mqtt"}[o.type]
         if getattr(o, need) is None:
             fail(n, (*path, need), f"required for type {o.type}")
         if o.type in ("csv", "jsonl") and (problem := check_template(str(o.file))):

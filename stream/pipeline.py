@@ -8,6 +8,7 @@ loses no accepted event: the next start delivers what is still pending.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,15 +22,24 @@ from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
 from stream.events import PlateEvent, event_image, webhook_payload
+from stream.known_plates import KnownPlates
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
+from stream.store import EventStore, open_store
+from stream.store.feed import STORE_OUTPUT, StoreSender, store_payload
 
 __all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
 
 
-def make_sender(o: OutputConfig, base: Path) -> Callable[..., None]:
+def make_sender(o: OutputConfig, base: Path, cameras: tuple[str, ...] = ()
+                ) -> Callable[..., None]:
+    if o.type == "mqtt":
+        from stream.delivery.mqtt import MqttSender
+
+        assert o.mqtt is not None
+        return MqttSender(o.mqtt, name=o.name, cameras=cameras)
     if o.type == "csv":
         return CsvSink(str(o.file), base)
     if o.type == "jsonl":
@@ -47,6 +57,9 @@ class _Camera:
         self.slot = FrameSlot(block=not cam.live and not cam.realtime)
         self.reader = CameraReader(cam, self.slot)
         self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
+
+    def _output_type(self, name: str) -> str:
+        return "store" if name == STORE_OUTPUT else self.cfg.outputs[name].type
 
     def status(self) -> dict[str, Any]:
         r, a = self.reader.stats, self.analyzer.stats
@@ -90,15 +103,32 @@ class Pipeline:
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
         self.cameras: dict[str, _Camera] = {}
+        self.store: EventStore | None = None
+        self.known: KnownPlates | None = None
         self._started = False
 
     def start(self) -> None:
         if self._started:
             return
+        if self.cfg.store.enabled:
+            self.store = open_store(self.cfg.store, self.base)
+        seeds_dir = Path(self.cfg.source).parent if self.cfg.source else Path.cwd()
+        try:
+            self.known = KnownPlates.from_config(self.cfg.known_plates, seeds_dir,
+                                                 backend=self.store)
+        except Exception:
+            if self.store is not None:
+                self.store.close()
+            raise
         self._started = True
         self.spool = Spool(self.cfg.spool_path)
+        if self.store is not None:  # always on, for every camera, without being listed
+            d = DeliveryWorker(self.spool, STORE_OUTPUT, StoreSender(self.store))
+            self.deliveries[STORE_OUTPUT] = d
+            d.start()
         for name, o in self.cfg.outputs.items():
-            d = DeliveryWorker(self.spool, name, make_sender(o, self.base),
+            users = tuple(c.name for c in self.cfg.cameras.values() if name in c.outputs)
+            d = DeliveryWorker(self.spool, name, make_sender(o, self.base, users),
                                backoff_max=o.backoff_max, max_attempts=o.max_attempts)
             self.deliveries[name] = d
             d.start()
@@ -125,6 +155,8 @@ class Pipeline:
         for c in self.cameras.values():
             c.analyzer.stop(timeout)
         stop_workers(list(self.deliveries.values()), self.spool, timeout)
+        if self.store is not None:
+            self.store.close()
         metrics.untrack(self)
 
     def __enter__(self) -> Pipeline:
@@ -136,11 +168,17 @@ class Pipeline:
 
     def _emit(self, cam: CameraConfig, event: PlateEvent) -> None:
         """Spool the event for each of the camera's outputs (one row per output)."""
-        assert self.spool is not None
+        assert self.spool is not None and self.known is not None
+        rec = event.recognition
+        known = self.known.match(rec.results[0].plate)
+        event = dataclasses.replace(event, recognition=rec.replace(
+            extra={**rec.extra, "known_plate": known}))
         data = event.data
         images: dict[str, bytes | None] = {}
         groups: dict[tuple[str, str], list[str]] = {}
-        for name in cam.outputs:
+        targets = [n for n in cam.outputs
+                   if self.cfg.outputs[n].only is None or self.cfg.outputs[n].only.wants(known)]
+        for name in targets:
             o = self.cfg.outputs[name]
             key = (f"webhook:{name}" if o.type == "webhook" else "data",
                    o.image_kind)
@@ -153,11 +191,19 @@ class Pipeline:
                 payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
             self.spool.put(names, event.id, payload, images[image_kind],
                            str(data["filename"]) if images[image_kind] else None)
-        for name in cam.outputs:
+        if self.store is not None:
+            for kind in ("vehicle", "plate"):
+                if kind not in images:
+                    images[kind] = event_image(event, kind)
+            self.spool.put([STORE_OUTPUT], event.id, store_payload(
+                data, {"vehicle": images["vehicle"], "plate": images["plate"]}))
+            targets.append(STORE_OUTPUT)
+        for name in targets:
             self.deliveries[name].notify()
         r = event.recognition.results[0]
-        log.info("camera %s: event %s plate %s score %.3f direction %s", cam.name, event.id,
-                 r.plate, r.score, r.extra.get("direction"))
+        log.info("camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
+                 r.plate, r.score, r.extra.get("direction"),
+                 f" known ({known['list']})" if known else "")
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -183,10 +229,15 @@ class Pipeline:
             time.sleep(0.2)
         return True
 
+    def _output_type(self, name: str) -> str:
+        return "store" if name == STORE_OUTPUT else self.cfg.outputs[name].type
+
     def status(self) -> dict[str, Any]:
         return {
             "cameras": {name: c.status() for name, c in self.cameras.items()},
-            "outputs": {name: d.stats() for name, d in self.deliveries.items()},
+            "outputs": {name: {"type": self._output_type(name), **d.stats(),
+                               **(d.send.status() if hasattr(d.send, "status") else {})}
+                        for name, d in self.deliveries.items()},
             "engine": self.worker.stats(),
             "threads": sorted(t.name for t in threading.enumerate()),
         }

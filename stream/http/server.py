@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from stream.engine_worker import EngineWorker
-from stream.http import metrics
+from stream.http import api_events, metrics
 from stream.http.errors import error_middleware
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
@@ -49,6 +49,8 @@ def create_app(
     settings: ServerSettings,
     *,
     status_provider: Callable[[], dict] | None = None,
+    store: object | None = None,
+    known: object | None = None,
 ) -> web.Application:
     """Build the aiohttp app.
 
@@ -72,8 +74,21 @@ def create_app(
     )
     app[STATE] = state
     app.add_routes(routes())
+    _add_event_api(app, store, known, status_provider)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _add_event_api(app: web.Application, store: object | None, known: object | None,
+                   status_provider: Callable[[], dict] | None) -> None:
+    """The event store and known-plates API (``/api/v1/``); see stream.http.api_events."""
+    if store is not None:
+        app[api_events.STORE] = store
+    if known is not None:
+        app[api_events.KNOWN] = known
+    if status_provider is not None:
+        app[api_events.OUTPUTS] = lambda: dict(status_provider()).get("outputs", {})
+    app.add_routes(api_events.api_routes())
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -103,13 +118,15 @@ def run_server(
     *,
     status_provider: Callable[[], dict] | None = None,
     stop_event: threading.Event | None = None,
+    store: object | None = None,
+    known: object | None = None,
 ) -> None:
     """Serve until ``stop_event`` is set, or SIGINT/SIGTERM when run in the main thread.
 
     Raises:
         OSError: the address cannot be bound (port in use, bad host).
     """
-    asyncio.run(_serve(worker, settings, status_provider, stop_event))
+    asyncio.run(_serve(worker, settings, status_provider, stop_event, store, known))
 
 
 async def _serve(
@@ -117,8 +134,11 @@ async def _serve(
     settings: ServerSettings,
     status_provider: Callable[[], dict] | None,
     stop_event: threading.Event | None,
+    store: object | None = None,
+    known: object | None = None,
 ) -> None:
-    app = create_app(worker, settings, status_provider=status_provider)
+    app = create_app(worker, settings, status_provider=status_provider, store=store,
+                     known=known)
     runner = web.AppRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()

@@ -46,7 +46,8 @@ def _run_reconnect_cycles(tmp_path, rtsp_server, engine_worker, cycles: int) -> 
             rtsp_server.start()
             assert wait_for(lambda n=n: len(_events(cfg)) > n, 60), p.status()
             assert wait_for(lambda: p.status()["cameras"]["gate"]["state"] == "streaming", 30)
-        assert sorted(_ours()) == ["analyze:gate", "camera:gate", "deliver:jsonl"]
+        assert sorted(_ours()) == ["analyze:gate", "camera:gate", "deliver:jsonl",
+                                   "deliver:store"]
         assert p.wait_delivered(10)
     # Stopped: no pipeline thread is left behind.
     assert wait_for(lambda: not _ours(), 10), _ours()
