@@ -103,8 +103,10 @@ def main() -> int:
             t0 = time.monotonic()
             server.start()
             startup_s = time.monotonic() - t0
+            # fp32 on both sides: Triton serves the fp32 models (the int8 copies of
+            # `models quantize` are a CPU option, not exported)
             local = Recognizer.from_models_dir(models_dir, threads=args.threads,
-                                               backend="onnxruntime")
+                                               backend="onnxruntime", precision="fp32")
             remote = Recognizer.from_models_dir(models_dir, backend="triton",
                                                 triton=TritonSettings(url=server.url))
             for _, img in images[:2]:  # warm-up: sessions, gRPC channel, Triton's instances
@@ -150,7 +152,8 @@ def main() -> int:
                 "on 127.0.0.1, ONNX Runtime inside its Python backend), same images alternated",
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in load_after]},
-        "settings": {"threads": args.threads, "rounds": args.rounds, "mmc": args.mmc},
+        "settings": {"threads": args.threads, "rounds": args.rounds, "mmc": args.mmc,
+                     "precision": "fp32"},
         "triton_startup_s": round(startup_s, 1),
         "latency": lat,
         "parity": par,
