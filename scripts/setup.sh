@@ -69,6 +69,8 @@ if [[ $WITH_TEST -eq 1 ]]; then
         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
         gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi \
         || say "GStreamer RTSP packages missing: the RTSP tests will be skipped"
+    # the web console's browser tests drive Debian's chromium through Playwright (no download)
+    apt_install chromium || say "chromium missing: the console's browser tests will be skipped"
     # a real broker and database for the mqtt output and PostgreSQL store tests
     apt_install mosquitto postgresql \
         || say "mosquitto/postgresql missing: the MQTT and PostgreSQL tests will be skipped"

@@ -64,6 +64,7 @@ class CameraAnalyzer(threading.Thread):
         self.emit = emit
         self.timezone = timezone
         self.stats = AnalyzerStats()
+        self.last_frame: Frame | None = None  # the newest frame seen (the console's thumbnail)
         self.finished = threading.Event()  # the source ended for good and all events are out
         self._stop_event = threading.Event()
         self._tracker = PlateTracker(max_prediction_delay=cam.max_prediction_delay,
@@ -99,6 +100,7 @@ class CameraAnalyzer(threading.Thread):
             self._finish(self._tracker.flush())
 
     def _analyse(self, frame: Frame) -> None:
+        self.last_frame = frame
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts):
             self.stats.skipped_still += 1
             self._finish(self._tracker.update([], frame.ts))

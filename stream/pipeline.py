@@ -232,6 +232,12 @@ class Pipeline:
     def _output_type(self, name: str) -> str:
         return "store" if name == STORE_OUTPUT else self.cfg.outputs[name].type
 
+    def last_frame(self, camera: str) -> Any:
+        """The newest analysed image (BGR ndarray) of a camera, or None (console thumbnails)."""
+        c = self.cameras.get(camera)
+        frame = c.analyzer.last_frame if c is not None else None
+        return frame.image if frame is not None else None
+
     def status(self) -> dict[str, Any]:
         return {
             "cameras": {name: c.status() for name, c in self.cameras.items()},

@@ -110,7 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             log.info("server: listening on %s:%d", cfg.server.host, cfg.server.port)
             try:
                 run_server(worker, cfg.server, status_provider=pipeline.status,
-                           stop_event=stop, store=pipeline.store, known=pipeline.known)
+                           stop_event=stop, store=pipeline.store, known=pipeline.known,
+                           pipeline=pipeline)
             except OSError as exc:  # port taken, address not ours: one line, no traceback
                 print(f"platestream: server: cannot listen on {cfg.server.host}:"
                       f"{cfg.server.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from stream.console import setup_console
 from stream.engine_worker import EngineWorker
 from stream.http import api_events, metrics
 from stream.http.errors import error_middleware
@@ -51,6 +52,7 @@ def create_app(
     status_provider: Callable[[], dict] | None = None,
     store: object | None = None,
     known: object | None = None,
+    pipeline: object | None = None,
 ) -> web.Application:
     """Build the aiohttp app.
 
@@ -75,6 +77,7 @@ def create_app(
     app[STATE] = state
     app.add_routes(routes())
     _add_event_api(app, store, known, status_provider)
+    setup_console(app, token=settings.token, pipeline=pipeline)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -120,13 +123,14 @@ def run_server(
     stop_event: threading.Event | None = None,
     store: object | None = None,
     known: object | None = None,
+    pipeline: object | None = None,
 ) -> None:
     """Serve until ``stop_event`` is set, or SIGINT/SIGTERM when run in the main thread.
 
     Raises:
         OSError: the address cannot be bound (port in use, bad host).
     """
-    asyncio.run(_serve(worker, settings, status_provider, stop_event, store, known))
+    asyncio.run(_serve(worker, settings, status_provider, stop_event, store, known, pipeline))
 
 
 async def _serve(
@@ -136,9 +140,10 @@ async def _serve(
     stop_event: threading.Event | None,
     store: object | None = None,
     known: object | None = None,
+    pipeline: object | None = None,
 ) -> None:
     app = create_app(worker, settings, status_provider=status_provider, store=store,
-                     known=known)
+                     known=known, pipeline=pipeline)
     runner = web.AppRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()

@@ -1,0 +1,152 @@
+"""The web console in a real browser (Debian's chromium driven by Playwright) against a real
+`platestream run` of the two demo videos at real-time pace, with a server and a token.
+
+One run (~25 s) serves every check: login (with a wrong token first), the four labelled plates
+appearing live on the overview, a known plate added from the console (and a form error) and
+the next event carrying its badge, the fuzzy search, and the event detail with its image.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("PLATESTREAM_CHROMIUM", "/usr/bin/chromium")
+TOKEN = "browser-test-token-51c9"
+LABELLED = ("34A36837", "34A23126", "89C20339", "LS15EBC")
+LATE = "89C20339"  # the truck: readable from ~13.8 s into cars.mp4, so it comes after the add
+RUN_TIMEOUT_S = 60
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def console_run(tmp_path_factory, evaldata):
+    """`platestream run` on the demo videos (realtime) with a server on a loopback port."""
+    tmp = tmp_path_factory.mktemp("console-run")
+    port = _free_port()
+    videos = evaldata / "videos"
+    cfg = tmp / "console.yaml"
+    cfg.write_text(f"""\
+engine: {{backend: auto, workers: 2}}
+output_dir: {tmp}
+server: {{host: 127.0.0.1, port: {port}, token: {TOKEN}}}
+defaults: {{realtime: true, outputs: [jsonl]}}
+known_plates:
+  staff: {{plates: [ZZ999ZZ]}}
+cameras:
+  toll-booth:
+    url: {videos}/cars.mp4
+    zones: [[0, 200], [1280, 200], [1280, 720], [0, 720]]
+  street: {{url: {videos}/license_plate.mp4, sample: 2}}
+outputs:
+  jsonl: {{type: jsonl, file: "events.jsonl"}}
+""")
+    log = open(tmp / "run.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", str(cfg)],
+                            cwd=Path(__file__).resolve().parents[3], stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("platestream run did not serve:\n" + (tmp / "run.log").read_text())
+            time.sleep(0.1)
+    yield base, tmp / "run.log"
+    proc.terminate()
+    try:
+        assert proc.wait(20) == 0, (tmp / "run.log").read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM)
+        yield b
+        b.close()
+
+
+def test_console_live_known_plate_search_and_detail(console_run, browser):
+    base, run_log = console_run
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(RUN_TIMEOUT_S * 1000)
+    live = context.new_page()
+
+    # the console asks for the token once: a wrong one is an error on the form
+    live.goto(base + "/ui/")
+    assert live.url.startswith(base + "/ui/login")
+    live.fill("#token", "not-it")
+    live.click("button[type=submit]")
+    assert live.locator(".login .error").inner_text() == "Wrong token."
+    live.fill("#token", TOKEN)
+    live.click("button[type=submit]")
+    live.wait_for_selector("#live-state.on")  # the SSE stream is open
+    assert live.url == base + "/ui/"
+    cookie = next(c for c in context.cookies() if c["name"] == "platestream_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
+    at_load = live.locator("#feed .plate").all_inner_texts()
+    assert LATE not in at_load
+
+    # a second tab: add the truck's plate to "staff" while the video runs; a bad plate first
+    known = context.new_page()
+    known.goto(base + "/ui/known")
+    known.fill("#known-form [name=list]", "staff")
+    known.fill("#known-form [name=plate]", "!!")
+    known.click("#known-submit")
+    known.wait_for_selector("#known-error:not([hidden])")
+    assert "plate" in known.locator("#known-error").inner_text()
+    known.fill("#known-form [name=plate]", LATE)
+    known.fill("#known-form [name=name]", "Blue truck")
+    known.click("#known-submit")
+    known.wait_for_selector(f"tr[data-plate='{LATE.lower()}']")
+    assert known.locator("#known-error").is_hidden()
+
+    # the four labelled plates reach the overview without a reload; the truck's event,
+    # read after the add, carries the badge
+    for plate in LABELLED:
+        live.wait_for_selector(f"#feed .plate:text-is('{plate}')")
+    truck = live.locator("#feed li", has=live.locator(f".plate:text-is('{LATE}')")).first
+    assert truck.locator(".badge.known").inner_text() == "staff"
+    assert live.locator(".camera img.loaded").count() == 2  # last-frame thumbnails
+    assert live.url == base + "/ui/"
+
+    # fuzzy search from the search box (O for 0), then the event's detail
+    live.fill("#search", "89C2O339")
+    live.click("#suggest a")
+    live.wait_for_url(re.compile(r".*/ui/events\?plate=89C20339"))
+    rows = live.locator("tbody tr")
+    assert rows.count() >= 1 and LATE in rows.first.inner_text()
+    rows.first.locator("a").click()
+    live.wait_for_selector("#vehicle-image")
+    live.wait_for_function("document.getElementById('vehicle-image').naturalWidth > 0")
+    assert live.locator("rect.plate-box").count() == 1
+    assert live.locator("h1 .badge.known").inner_text() == "staff"
+    assert TOKEN not in live.content()
+    context.close()
+    assert TOKEN not in run_log.read_text()
