@@ -23,7 +23,7 @@ from engine.errors import EngineError
 __all__ = ["main", "add_engine_args", "build_recognizer"]
 
 # Modules that add subcommands; a module that is not there yet is skipped.
-_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
+_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli", "stream.hub.cli")
 
 
 def positive_int(text: str) -> int:

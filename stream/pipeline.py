@@ -102,6 +102,7 @@ class Pipeline:
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
+        self.heartbeat = None  # NodeStatusPublisher when an mqtt output has a heartbeat
         self.cameras: dict[str, _Camera] = {}
         self.store: EventStore | None = None
         self.known: KnownPlates | None = None
@@ -140,6 +141,7 @@ class Pipeline:
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()
+        self._start_heartbeat()
         metrics.track(self)
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
@@ -148,6 +150,9 @@ class Pipeline:
         if not self._started:
             return
         self._started = False
+        if self.heartbeat is not None:  # says "offline" itself (the will is for crashes)
+            self.heartbeat.stop()
+            self.heartbeat = None
         for c in self.cameras.values():  # signal all first so they stop in parallel
             c.reader._stop_event.set()
         for c in self.cameras.values():
@@ -238,8 +243,20 @@ class Pipeline:
         frame = c.analyzer.last_frame if c is not None else None
         return frame.image if frame is not None else None
 
+    def _start_heartbeat(self) -> None:
+        """This node's retained status for a hub, on the first mqtt output's broker."""
+        for o in self.cfg.outputs.values():
+            if o.type == "mqtt" and o.mqtt is not None and o.mqtt.heartbeat > 0:
+                from stream.node_status import NodeStatusPublisher
+
+                self.heartbeat = NodeStatusPublisher(o.mqtt, o.mqtt.node_id, o.mqtt.heartbeat,
+                                                     self.status)
+                self.heartbeat.start()
+                return
+
     def status(self) -> dict[str, Any]:
         return {
+            "node_id": self.cfg.node_id,
             "cameras": {name: c.status() for name, c in self.cameras.items()},
             "outputs": {name: {"type": self._output_type(name), **d.stats(),
                                **(d.send.status() if hasattr(d.send, "status") else {})}

@@ -155,3 +155,16 @@ def test_engine_triton_section(tmp_path):
     assert engine.backend == "triton"
     assert (engine.triton.url, engine.triton.retries, engine.triton.timeout) == (
         "gpu-box:8001", 0, 5.0)
+
+
+def test_top_level_node_id_names_the_node_on_mqtt(tmp_path):
+    cfg = _with("node_id", "gate-north")
+    cfg["outputs"]["hub"] = {"type": "mqtt", "host": "broker", "heartbeat": 5}
+    cfg["outputs"]["ha"] = {"type": "mqtt", "host": "broker", "node_id": "other"}
+    c = load_config(_write(tmp_path, cfg))
+    assert c.node_id == "gate-north"
+    assert (c.outputs["hub"].mqtt.node_id, c.outputs["hub"].mqtt.heartbeat) == ("gate-north", 5)
+    assert c.outputs["ha"].mqtt.node_id == "other"  # an output's own node_id wins
+    assert load_config(_write(tmp_path, MINIMAL)).node_id  # default: the host name
+    with pytest.raises(ConfigError, match=r"node_id: expected a name without"):
+        load_config(_write(tmp_path, _with("node_id", "a/b")))
