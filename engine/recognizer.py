@@ -25,6 +25,7 @@ from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
 from engine.types import Detections
 from engine.vehicles import VEHICLE_TYPES_NOTE, VehicleDetector, vehicle_type
+from engine.vehicles import color as vehicle_color
 
 __all__ = ["Recognizer", "parse_regions"]
 
@@ -88,6 +89,12 @@ def _merged(read: PlateRead, candidates: tuple[Candidate, ...]) -> tuple[Candida
     """The full call's candidates with ``read``'s own text first (as the full call has it)."""
     first = Candidate(read.plate, read.score)
     return (first, *(c for c in candidates if c.plate != read.plate))[:MAX_CANDIDATES]
+
+
+def _with_color(image: np.ndarray, read: PlateRead) -> PlateRead:
+    """``read`` with its vehicle's colour (engine/vehicles/color.py): never an empty list."""
+    box = read.vehicle.box if read.vehicle is not None else None
+    return read.replace(color=vehicle_color.color_scores(image, box, read.box))
 
 
 class Recognizer:
@@ -197,11 +204,11 @@ class Recognizer:
         """What the ``mmc`` fields can hold with the installed models (for /info/)."""
         return {
             "vehicle_type": VEHICLE_TYPES_NOTE if self.vehicles is not None else None,
-            "color": None,
+            "color": vehicle_color.NOTE,
             "model_make": None,
             "orientation": None,
-            "note": "no colour, make/model or orientation model is installed: with mmc=true "
-                    "color, model_make and orientation are empty lists, never guessed",
+            "note": "no make/model or orientation model is installed: with mmc=true "
+                    "model_make and orientation are empty lists, never guessed",
         }
 
     def recognize(
@@ -265,7 +272,7 @@ class Recognizer:
                 read = next(reads)
                 plate = self._plate(read, xyxy, float(dscore), vehicles, w, h, wanted, cfg, mmc)
                 if plate is not None:
-                    results.append(plate)
+                    results.append(_with_color(img, plate) if mmc else plate)
             out.append(Recognition(tuple(results), elapsed, w, h))
         return out
 
@@ -296,7 +303,8 @@ class Recognizer:
             return read
         h, w = image.shape[:2]
         vehicles = self.vehicles.detect(image, VEHICLE_THRESHOLD, recheck_closeups=mmc)
-        return read.replace(vehicle=_attach_vehicle(read.box, vehicles, w, h))
+        read = read.replace(vehicle=_attach_vehicle(read.box, vehicles, w, h))
+        return _with_color(image, read) if mmc else read
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
@@ -334,7 +342,8 @@ class Recognizer:
                 if i == 0 or s >= MIN_CANDIDATE_SCORE
             ),
             char_scores=read.char_scores,
-            # No make/model or colour model ships yet: empty lists, never invented values.
+            # No make/model model ships yet: empty lists, never invented values. The colour
+            # is set by _with_color.
             model_make=() if mmc else None,
             color=() if mmc else None,
             orientation=() if mmc else None,

@@ -8,6 +8,7 @@ import pytest
 
 from engine import EngineConfigError, Recognizer, read_image_file
 from engine.vehicles import VEHICLE_TYPES
+from engine.vehicles import color as vehicle_color
 
 API_EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "api_examples"
 
@@ -76,7 +77,8 @@ def test_snapshot_shape_matches_golden_keys(recognizer, eu1):
     assert set(plain["results"][0]["vehicle"]) == {"score", "type", "box"}
     mmc = recognizer.recognize(eu1, mmc=True).to_dict()["results"][0]
     assert set(golden["results"][0]) <= set(mmc)
-    assert mmc["model_make"] == [] and mmc["color"] == []  # no attribute model shipped
+    assert mmc["model_make"] == []  # no make/model model shipped
+    assert mmc["color"][0]["color"] in (*vehicle_color.COLORS, "unknown")  # never an empty list
     json.dumps(mmc)  # serialisable as is
 
 

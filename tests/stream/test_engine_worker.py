@@ -29,7 +29,7 @@ def test_different_settings_are_not_mixed(recognizer, images):
         b = worker.submit(images[0], mmc=True)
         ra, rb = a.result(60), b.result(60)
     assert ra.results[0].vehicle is None and ra.results[0].color is None
-    assert rb.results[0].vehicle is not None and rb.results[0].color == ()
+    assert rb.results[0].vehicle is not None and len(rb.results[0].color) >= 1
 
 
 def test_full_queue_raises_busy_and_bad_config_raises_early(recognizer, images):

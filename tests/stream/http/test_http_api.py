@@ -165,7 +165,8 @@ async def test_info_lists_webhooks_and_never_the_token(make_client):
     assert [(w["id"], w["target"], w["event"]) for w in info["webhooks"]] == [
         (1, hooks[0], "image.done"), (2, hooks[1], "image.done")]
     # what mmc can fill with the installed models is said, not left to be guessed
-    assert info["mmc"]["model_make"] is None and info["mmc"]["color"] is None
+    assert info["mmc"]["model_make"] is None
+    assert "scripts/eval_colors.py" in info["mmc"]["color"]  # what the colour is, and why
     assert "Sedan" in info["mmc"]["vehicle_type"] and "empty lists" in info["mmc"]["note"]
 
 
