@@ -9,7 +9,8 @@ keepalive of ``heartbeat`` seconds it fires within 1.5 x heartbeat. A clean stop
 ``"state": "offline"`` itself.
 
 It has its own MQTT connection (a connection has only one last will, and the mqtt output's is
-its Home Assistant availability topic).
+its Home Assistant availability topic). On the same connection it receives the hub's known
+plates, retained on ``{prefix}/known_plates``, and hands them to ``on_known``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def known_topic(prefix: str) -> str:
+    return f"{prefix}/known_plates"
 
 
 def status_topic(prefix: str, node_id: str) -> str:
@@ -74,14 +79,17 @@ class NodeStatusPublisher:
         node_id: this node's name on the broker (topic-safe).
         heartbeat: seconds between two status messages (and the MQTT keepalive).
         provider: returns the pipeline's ``status()`` dict.
+        on_known: called (on paho's thread) with each known-plates snapshot the hub pushes.
     """
 
     def __init__(self, cfg: MqttConfig, node_id: str, heartbeat: float,
-                 provider: Callable[[], dict[str, Any]]) -> None:
+                 provider: Callable[[], dict[str, Any]],
+                 on_known: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.cfg = cfg
         self.node_id = topic_part(node_id)
         self.heartbeat = heartbeat
         self.provider = provider
+        self.on_known = on_known
         self.topic = status_topic(cfg.topic_prefix, self.node_id)
         self.published = 0
         self._stop = threading.Event()
@@ -98,6 +106,7 @@ class NodeStatusPublisher:
         c.reconnect_delay_set(1, max(2, int(heartbeat)))
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *_a, **_k: self._connected.clear()
+        c.on_message = self._on_message
         self.client = c
         self._thread = threading.Thread(target=self._run, name="node-status", daemon=True)
 
@@ -108,7 +117,20 @@ class NodeStatusPublisher:
                         self.cfg.host, self.cfg.port, reason)
             return
         self._connected.set()
+        if self.on_known is not None:
+            client.subscribe(known_topic(self.cfg.topic_prefix), qos=1)
         self._publish()  # at once: the hub sees a (re)connected node without waiting
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self.on_known is None or msg.topic != known_topic(self.cfg.topic_prefix):
+            return
+        try:
+            body = json.loads(msg.payload)
+            if not isinstance(body, dict):
+                raise ValueError("not a JSON object")
+            self.on_known(body)
+        except Exception as exc:  # a bad push must not end the connection
+            log.warning("node status: known plates from the hub not applied: %s", exc)
 
     def _publish(self) -> None:
         try:

@@ -9,6 +9,7 @@ loses no accepted event: the next start delivers what is still pending.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -133,6 +134,7 @@ class Pipeline:
                                backoff_max=o.backoff_max, max_attempts=o.max_attempts)
             self.deliveries[name] = d
             d.start()
+        self._start_heartbeat()  # before the cameras: the hub's known plates arrive first
         for name, cam in self.cfg.cameras.items():
             if not cam.active:
                 continue
@@ -141,7 +143,6 @@ class Pipeline:
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()
-        self._start_heartbeat()
         metrics.track(self)
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
@@ -249,10 +250,38 @@ class Pipeline:
             if o.type == "mqtt" and o.mqtt is not None and o.mqtt.heartbeat > 0:
                 from stream.node_status import NodeStatusPublisher
 
+                self._load_hub_known()
                 self.heartbeat = NodeStatusPublisher(o.mqtt, o.mqtt.node_id, o.mqtt.heartbeat,
-                                                     self.status)
+                                                     self.status, on_known=self._hub_known)
                 self.heartbeat.start()
                 return
+
+    @property
+    def _hub_known_path(self) -> Path:
+        return self.base / "known_plates_hub.json"
+
+    def _load_hub_known(self) -> None:
+        """The hub's lists as last received: a node restarted while the link is down keeps
+        deciding (staff -> open the gate) with them."""
+        try:
+            body = json.loads(self._hub_known_path.read_text())
+        except (OSError, ValueError):
+            return
+        if self.known is not None and isinstance(body, dict):
+            n = self.known.set_remote(body)
+            log.info("known plates: %d from the hub (saved copy)", n)
+
+    def _hub_known(self, body: dict[str, Any]) -> None:
+        if self.known is None:
+            return
+        n = self.known.set_remote(body)
+        tmp = self._hub_known_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(body))
+            tmp.replace(self._hub_known_path)
+        except OSError as exc:
+            log.warning("known plates: the hub's lists could not be saved: %s", exc)
+        log.info("known plates: %d from the hub", n)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -101,6 +101,7 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         return 2
     hub = Hub(cfg, store)
     hub.start()
+    hub.set_known(known)
     try:
         asyncio.run(_serve(hub, known, cfg))
     except OSError as exc:

@@ -7,7 +7,7 @@ store: {url: postgresql://hub:pw@db/platestream}     # or SQLite: {path: events.
 server: {host: 0.0.0.0, port: 8080, token: null}
 known_plates: {staff: {file: staff.csv}}
 heartbeat: 30              # the nodes' heartbeat: silent for 2 x heartbeat = offline
-group: platestream-hub     # MQTT 5 shared-subscription group (hub replicas split the events)
+group: null                # replicas: an MQTT 5 shared-subscription group splits the events
 state_dir: .               # SQLite and event images (relative to this file)
 ```
 """
@@ -43,7 +43,7 @@ class HubConfig:
     server: HubServer = field(default_factory=HubServer)
     known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
     heartbeat: float = 30.0
-    group: str = "platestream-hub"
+    group: str | None = None  # None: one hub, a plain persistent subscription
     state_dir: Path = Path(".")
     source: str = ""
 
@@ -64,9 +64,9 @@ def load_hub_config(path: str | os.PathLike[str]) -> HubConfig:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= 3600:
             fail(top["heartbeat"], ("heartbeat",), f"expected seconds 1..3600, got {v!r}")
         heartbeat = float(v)
-    group = "platestream-hub"
-    if "group" in top:
-        group = str(top["group"].value or "")
+    group = None
+    if "group" in top and top["group"].value is not None:
+        group = str(top["group"].value)
         if not group or any(c in group for c in "/+#"):
             fail(top["group"], ("group",), f"expected a name without / + #, got {group!r}")
     state = base

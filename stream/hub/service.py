@@ -3,12 +3,19 @@
 Subscriptions (MQTT 5, QoS 1, a persistent session so the broker keeps what arrives while
 the hub restarts):
 
-- ``$share/{group}/{prefix}/events``: a *shared* subscription, so hub replicas in the same
-  group split the events between them instead of each storing all of them. An event is
-  acknowledged only after the store has it (manual acks); the store upserts by ``event_id``,
-  so a redelivery (broker or node resend) never makes a second row.
+- ``{prefix}/events`` (one hub), or with ``group`` set ``$share/{group}/{prefix}/events``: a
+  *shared* subscription, so hub replicas in the group split the events between them instead
+  of each storing all of them. Mosquitto (2.0) does not keep shared subscriptions across a
+  broker restart: events published after the restart and before the hubs subscribe again are
+  lost there, which a plain persistent subscription does not risk. An event is acknowledged
+  only after the store has it (manual acks); the store upserts by ``event_id``, so a
+  redelivery (broker or node resend) never makes a second row.
 - ``{prefix}/nodes/+/status``: every replica sees every node's retained heartbeat (and the
   broker's last-will "offline"); a node silent for ``2 x heartbeat`` is shown offline too.
+
+Known plates are managed on the hub (its API) and pushed, retained, on
+``{prefix}/known_plates`` whenever they change, so every node matches them locally, even while
+its link to the hub is down.
 """
 
 from __future__ import annotations
@@ -65,6 +72,10 @@ class Hub:
         self.counts = {"events": 0, "invalid": 0, "store_errors": 0, "statuses": 0}
         self.connected = threading.Event()
         self.last_error: str | None = None
+        self.known = None  # KnownPlates to push to the nodes (set_known)
+        self._known_sent: str | None = None
+        self._stop = threading.Event()
+        self._pusher = threading.Thread(target=self._push_loop, name="hub:known", daemon=True)
         cid = client_id or (f"platestream-hub-{topic_part(socket.gethostname())}-"
                             f"{cfg.server.port}")
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
@@ -74,7 +85,7 @@ class Hub:
         if m.tls:
             c.tls_set(ca_certs=m.ca_file)
         c.manual_ack_set(True)
-        c.reconnect_delay_set(1, 10)
+        c.reconnect_delay_set(0.5, 5)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -92,7 +103,29 @@ class Hub:
             self._error(f"cannot connect to {self.broker}: {exc}")
         self.client.loop_start()
 
+    def set_known(self, known) -> None:  # noqa: ANN001 - KnownPlates
+        self.known = known
+        if not self._pusher.is_alive():
+            self._pusher.start()
+
+    def _push_loop(self) -> None:
+        while not self._stop.wait(1.0):  # bounded: ends with stop()
+            self.push_known()
+
+    def push_known(self) -> bool:
+        """Publish the known plates (retained) if they changed since the last push."""
+        if self.known is None or not self.connected.is_set():
+            return False
+        body = json.dumps({**self.known.snapshot()}, sort_keys=True)
+        if body == self._known_sent:
+            return False
+        info = self.client.publish(f"{self.prefix}/known_plates", body, qos=1, retain=True)
+        self._known_sent = body
+        log.info("hub: known plates pushed to the nodes (mid %s)", info.mid)
+        return True
+
     def stop(self) -> None:
+        self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -109,10 +142,13 @@ class Hub:
             self._error(f"broker {self.broker} refused the connection: {reason}{hint}")
             return
         self.last_error = None
-        log.info("hub: connected to %s (shared group %s)", self.broker, self.cfg.group)
+        events = (f"$share/{self.cfg.group}/{self.prefix}/events" if self.cfg.group
+                  else f"{self.prefix}/events")
+        log.info("hub: connected to %s, subscribed to %s", self.broker, events)
         q1 = SubscribeOptions(qos=1)
-        client.subscribe([(f"$share/{self.cfg.group}/{self.prefix}/events", q1),
+        client.subscribe([(events, q1),
                           (f"{self.prefix}/nodes/+/status", q1)])
+        self._known_sent = None  # push again on every (re)connection
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,

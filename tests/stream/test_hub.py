@@ -52,15 +52,16 @@ def broker(tmp_path) -> Iterator[Mosquitto]:
 
 
 class HubProcess:
-    def __init__(self, tmp: Path, broker_port: int, name: str, store: dict) -> None:
+    def __init__(self, tmp: Path, broker_port: int, name: str, store: dict,
+                 group: str | None = None) -> None:
         self.port = free_port()
         self.dir = tmp / name
         self.dir.mkdir()
         cfg = {"mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": "fleet",
                         "keepalive": 5},
                "store": store, "server": {"host": "127.0.0.1", "port": self.port},
-               "heartbeat": HEARTBEAT, "group": "hubs",
-               "known_plates": {"staff": {"plates": ["STAFF1"]}}}
+               "heartbeat": HEARTBEAT, "group": group,
+               "known_plates": {"staff": {"plates": ["STAFF1", "LS15EBC"]}}}
         (self.dir / "hub.yaml").write_text(yaml.safe_dump(cfg))
         self.log = open(self.dir / "hub.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -229,7 +230,8 @@ def test_two_hubs_on_one_postgresql_store_each_event_once(broker, tmp_path):
         pytest.skip(f"PostgreSQL cannot start here: {exc}")
     try:
         url = pg.create_db("hub")
-        hubs = [HubProcess(tmp_path, broker.port, f"hub{i}", {"url": url}) for i in (1, 2)]
+        hubs = [HubProcess(tmp_path, broker.port, f"hub{i}", {"url": url}, group="hubs")
+                for i in (1, 2)]
         node = Node(tmp_path, broker.port, "north")
         try:
             sent = [node.event(f"AB{i:03d}CD") for i in range(12)]
@@ -285,6 +287,13 @@ def test_run_nodes_deliver_every_event_to_the_hub_with_their_node(broker, tmp_pa
         assert "LS15EBC" in plates  # the labelled plate of the north node's video
         nodes_view = {n["node_id"]: n for n in hub.get("/api/v1/nodes")["nodes"]}
         assert set(nodes_view) >= {"north", "south"}
+        # the hub's known plates reached the node before its plate: matched on the node
+        north_events = [json.loads(x) for x in
+                        (procs["north"][2] / "events.jsonl").read_text().splitlines() if x]
+        ls15 = [e for e in north_events if e["results"][0]["plate"].upper() == "LS15EBC"]
+        assert ls15 and all((e.get("known_plate") or {}).get("list") == "staff" for e in ls15)
+        saved = json.loads((procs["north"][2] / "known_plates_hub.json").read_text())
+        assert {p["plate"].upper() for p in saved["plates"]} == {"STAFF1", "LS15EBC"}
         # both ended cleanly: offline, with the cameras they last reported
         assert nodes_view["north"]["state"] == "offline"
         assert "street" in nodes_view["north"]["cameras"]
@@ -295,3 +304,37 @@ def test_run_nodes_deliver_every_event_to_the_hub_with_their_node(broker, tmp_pa
                 proc.wait(5)
             log.close()
         hub.stop()
+
+
+def test_known_plates_are_pushed_to_nodes_and_read_only_there(broker, tmp_path):
+    from stream.known_plates import KnownPlates, KnownPlatesError
+
+    hub = HubProcess(tmp_path, broker.port, "hub", {"path": "events.sqlite"})
+    got: list[dict] = []
+    cfg = MqttConfig(host="127.0.0.1", port=broker.port, topic_prefix="fleet", discovery=False)
+    pub = NodeStatusPublisher(cfg, "west", 30.0, lambda: {}, on_known=got.append)
+    pub.start()
+    try:
+        assert wait_for(lambda: got and {p["plate"].upper() for p in got[-1]["plates"]} == {
+            "STAFF1", "LS15EBC"}, 20), hub.tail()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{hub.port}/api/v1/known-plates", method="POST",
+            data=json.dumps({"list": "banned", "plate": "BAD666"}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 201
+        assert wait_for(lambda: "BAD666" in {p["plate"].upper() for p in got[-1]["plates"]}, 10)
+    finally:
+        pub.stop()
+        hub.stop()
+
+    # on the node: matched like its own lists, read-only, its own entries win
+    known = KnownPlates()
+    known.add("staff", "STAFF1", name="mine")
+    assert known.set_remote(got[-1]) == 2  # STAFF1 is the node's own: kept
+    assert known.match("BAD666")["list"] == "banned"
+    assert known.match("STAFF1")["name"] == "mine"
+    with pytest.raises(KnownPlatesError, match="comes from the hub"):
+        known.delete("banned", "BAD666")
+    assert known.set_remote({"lists": [], "plates": []}) == 0
+    assert known.match("BAD666") is None
