@@ -95,7 +95,9 @@ class MqttSender:
                        properties: Any = None) -> None:
         self._connected.clear()
         if not self._closed and reason.is_failure and self._error is None:
-            self._set_error(f"lost the connection to {self.broker}: {reason}")
+            why = "the broker closed it or went away" if str(reason) == "Unspecified error" \
+                else str(reason)
+            self._set_error(f"lost the connection to {self.broker} ({why})")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Home Assistant announces its (re)start: send the discovery configs again.

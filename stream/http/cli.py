@@ -97,13 +97,34 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
+    store, known = _open_store(args, settings)  # raises StoreError: one line from main
     worker.start()
     try:
-        run_server(worker, settings)
+        run_server(worker, settings, store=store, known=known)
     except OSError as exc:
         print(f"platestream: cannot listen on {settings.host}:{settings.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1
     finally:
         worker.stop()
+        if store is not None:
+            store.close()
     return 0
+
+
+def _open_store(args: argparse.Namespace, settings: ServerSettings):  # noqa: ANN202
+    """The event store (in ``data_dir``) and known plates of ``serve``: the config file's
+    ``store:`` and ``known_plates:`` sections when it has cameras, else the defaults."""
+    from stream.known_plates import KnownPlates
+    from stream.store import StoreConfig, open_store
+
+    store_cfg, lists, base = StoreConfig(), {}, Path.cwd()
+    if args.config:
+        from stream import config, yamlconf
+
+        root = yamlconf.compose_file(Path(args.config))
+        if isinstance(root.value, dict) and "cameras" in root.value:
+            cfg = config.load_config(args.config)
+            store_cfg, lists, base = cfg.store, cfg.known_plates, Path(args.config).parent
+    store = open_store(store_cfg, settings.data_dir) if store_cfg.enabled else None
+    return store, KnownPlates.from_config(lists, base, backend=store)

@@ -149,7 +149,8 @@ async def _recognize(request: web.Request, st: ServerState) -> web.Response:
         extra={**rec.extra, "usage": {"calls": calls, "max_calls": MAX_CALLS}},
     )
     body = rec.to_dict()
-    if st.webhooks.targets:  # spooled off the loop; the response does not wait for it
+    # spooled off the loop (webhooks, event store); the response does not wait for it
+    if st.webhooks.targets or st.webhooks.store is not None:
         st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body))
     return web.json_response(body, status=201)
 

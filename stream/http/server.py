@@ -65,7 +65,8 @@ def create_app(
         worker=worker,
         settings=settings,
         usage=UsageStore(data_dir / USAGE_FILE),
-        webhooks=SnapshotWebhooks(settings.webhooks, data_dir / SPOOL_FILE),
+        webhooks=SnapshotWebhooks(settings.webhooks, data_dir / SPOOL_FILE,
+                                  store=_store_sender(store, known)),
         limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
         decode_pool=concurrent.futures.ThreadPoolExecutor(DECODE_THREADS, "http-decode"),
         status_provider=status_provider,
@@ -80,6 +81,15 @@ def create_app(
     setup_console(app, token=settings.token, pipeline=pipeline)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _store_sender(store: object | None, known: object | None) -> Callable | None:
+    """Snapshot results go to the event store too (through the webhooks' spool)."""
+    if store is None:
+        return None
+    from stream.store.feed import SnapshotStoreSender
+
+    return SnapshotStoreSender(store, known)  # type: ignore[arg-type]
 
 
 def _add_event_api(app: web.Application, store: object | None, known: object | None,

@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender, stop_workers
+from stream.store.feed import STORE_OUTPUT
 
 __all__ = ["SnapshotWebhooks", "EVENT"]
 
@@ -52,14 +53,17 @@ class SnapshotWebhooks:
         self, targets: Sequence[str], spool_path: str | Path, *,
         max_attempts: int = MAX_ATTEMPTS, backoff_initial: float = BACKOFF_INITIAL_S,
         backoff_max: float = BACKOFF_MAX_S, timeout: float = REQUEST_TIMEOUT_S,
+        store: Callable[[Item], None] | None = None,
     ) -> None:
         self.targets = tuple(targets)
+        self.store = store  # the event store's sender: every result is kept there too
         self.spool_path = Path(spool_path)
         self._opts = {"max_attempts": max_attempts, "backoff_initial": backoff_initial,
                       "backoff_max": backoff_max}
         self._timeout = timeout
         self._spool: Spool | None = None
         self._workers: list[tuple[str, DeliveryWorker]] = []
+        self._store_worker: DeliveryWorker | None = None
 
     @staticmethod
     def output_name(target: str) -> str:
@@ -68,9 +72,12 @@ class SnapshotWebhooks:
         return f"snapshot:{target}"
 
     def start(self) -> None:
-        if not self.targets or self._spool is not None:
+        if (not self.targets and self.store is None) or self._spool is not None:
             return
         self._spool = Spool(self.spool_path)
+        if self.store is not None:
+            self._store_worker = DeliveryWorker(self._spool, STORE_OUTPUT, self.store)
+            self._store_worker.start()
         for i, target in enumerate(self.targets, start=1):
             worker = DeliveryWorker(self._spool, self.output_name(target),
                                     _HookSend(target, i, self._timeout), **self._opts)
@@ -83,9 +90,15 @@ class SnapshotWebhooks:
         if self._spool is None:
             return
         outputs = [self.output_name(t) for t, _ in self._workers]
+        if self._store_worker is not None:
+            outputs.append(STORE_OUTPUT)
         self._spool.put(outputs, uuid.uuid4().hex, {"data": result})
-        for _, worker in self._workers:
+        for worker in self._all_workers():
             worker.notify()
+
+    def _all_workers(self) -> list[DeliveryWorker]:
+        extra = [self._store_worker] if self._store_worker is not None else []
+        return [w for _, w in self._workers] + extra
 
     def info(self) -> list[dict[str, Any]]:
         """What ``/info/`` and ``/status/`` list: targets with their delivery counts."""
@@ -101,6 +114,7 @@ class SnapshotWebhooks:
         return out
 
     def stop(self, timeout: float = 10.0) -> None:
-        stop_workers([w for _, w in self._workers], self._spool, timeout)
+        stop_workers(self._all_workers(), self._spool, timeout)
         self._workers = []
+        self._store_worker = None
         self._spool = None

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +123,23 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_INSERT = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+           f"({', '.join('?' for _ in EVENT_COLUMNS)})")
+
+
+def _row(event_id: str, f: dict[str, Any], data: dict[str, Any], source: str,
+         paths: dict[str, str | None], size: int) -> dict[str, Any]:
+    known = data.get("known_plate")
+    return {
+        "event_id": event_id, **f,
+        "known_list": known.get("list") if isinstance(known, dict) else None,
+        "known_json": json.dumps(known) if isinstance(known, dict) else None,
+        "data": json.dumps(data, separators=(",", ":")), "source": source,
+        "vehicle_image": paths.get("vehicle"), "plate_image": paths.get("plate"),
+        "image_bytes": size,
+    }
+
+
 class EventStore:
     def __init__(self, backend: Backend, images_dir: Path, *, keep_days: float = 30.0,
                  max_image_mb: float = 2000.0, retention_every_s: float = RETENTION_EVERY_S
@@ -181,28 +198,14 @@ class EventStore:
             tmp.replace(target)
             paths[kind] = rel
             size += len(blob)
-        known = data.get("known_plate")
-        row = {
-            "event_id": event_id, **f,
-            "known_list": known.get("list") if isinstance(known, dict) else None,
-            "known_json": json.dumps(known) if isinstance(known, dict) else None,
-            "data": json.dumps(data, separators=(",", ":")), "source": source,
-            "vehicle_image": paths["vehicle"], "plate_image": paths["plate"],
-            "image_bytes": size,
-        }
-        cols = ", ".join(EVENT_COLUMNS)
-        marks = ", ".join("?" for _ in EVENT_COLUMNS)
+        row = _row(event_id, f, data, source, paths, size)
         updates = ", ".join(f"{c} = excluded.{c}" for c in EVENT_COLUMNS[1:])
-        variants = [(v, row["plate_key"]) for v in plate_variants(row["plate_key"])]
         with self.db.tx():
             old = self.db.execute("SELECT image_bytes, vehicle_image, plate_image FROM events "
                                   "WHERE event_id = ?", (event_id,)).fetchone()
-            self.db.execute(f"INSERT INTO events ({cols}) VALUES ({marks}) ON CONFLICT "
-                            f"(event_id) DO UPDATE SET {updates}",
+            self.db.execute(f"{_INSERT} ON CONFLICT (event_id) DO UPDATE SET {updates}",
                             [row[c] for c in EVENT_COLUMNS])
-            if row["plate_key"]:
-                self.db.executemany("INSERT INTO plate_variants (variant, plate_key) VALUES "
-                                    "(?, ?) ON CONFLICT DO NOTHING", variants)
+            self._add_variants({row["plate_key"]})
             self._image_bytes += size - (int(old[0]) if old else 0)
         if old:  # a resend whose crops changed names: drop the files no longer referenced
             for prev, new in ((old[1], paths["vehicle"]), (old[2], paths["plate"])):
@@ -217,6 +220,29 @@ class EventStore:
             except Exception:
                 log.exception("store: an event listener failed")
         return stored
+
+    def put_many(self, events: Sequence[dict[str, Any]], *, source: str = "camera") -> int:
+        """Bulk import of events without images, in one transaction; an event_id already
+        stored is left as it is. Returns how many were given."""
+        rows, keys = [], set()
+        for data in events:
+            event_id = str(data.get("event_id") or "")
+            if not event_id:
+                raise ValueError("store: an event without event_id")
+            row = _row(event_id, _fields(data), data, source, {}, 0)
+            rows.append([row[c] for c in EVENT_COLUMNS])
+            keys.add(row["plate_key"])
+        with self.db.tx():
+            self.db.executemany(f"{_INSERT} ON CONFLICT (event_id) DO NOTHING", rows)
+            self._add_variants(keys)
+        return len(rows)
+
+    def _add_variants(self, keys: set[str]) -> None:
+        """Index plate keys for fuzzy search (inside the caller's transaction)."""
+        pairs = sorted({(v, k) for k in keys if k for v in plate_variants(k)})
+        if pairs:
+            self.db.executemany("INSERT INTO plate_variants (variant, plate_key) VALUES (?, ?) "
+                                "ON CONFLICT DO NOTHING", pairs)
 
     def add_listener(self, fn: Callable[[StoredEvent], None]) -> None:
         self._listeners.append(fn)
@@ -301,6 +327,13 @@ class EventStore:
             last = rows[q.limit - 1]
             nxt = encode_cursor(last[1], last[0])
         return Page(events, nxt)
+
+    def health(self) -> dict[str, Any]:
+        """Cheap figures for /status/ (no table scan)."""
+        return {"backend": self.kind, "image_mb": round(self._image_bytes / 2**20, 1),
+                "max_image_mb": round(self.max_image_bytes / 2**20, 1),
+                "keep_days": self.keep_days, "retention_runs": self.retention_runs,
+                "deleted_events": self.deleted_events, "deleted_images": self.deleted_images}
 
     def stats(self) -> dict[str, Any]:
         rows = self.db.read("SELECT COUNT(*), MIN(ts), MAX(ts) FROM events")

@@ -202,3 +202,23 @@ def test_sessions_reject_tampered_expired_and_revoked():
     s.revoke(cookie)
     assert s.nonce(cookie) is None
     assert s.token_ok("tok") and not s.token_ok("to") and not s.token_ok("")
+
+
+async def test_open_live_streams_do_not_hold_up_shutdown(api_worker, tmp_path, store):
+    import aiohttp
+    from aiohttp import web
+
+    app = create_app(api_worker, ServerSettings(token=None, data_dir=str(tmp_path / "d")),
+                     status_provider=lambda: STATUS, store=store)
+    runner = web.AppRunner(app, shutdown_timeout=30.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as session:
+        r = await session.get(f"http://127.0.0.1:{port}/ui/live")
+        assert (await asyncio.wait_for(r.content.readline(), 5)).startswith(b"retry:")
+        t0 = time.monotonic()
+        await runner.cleanup()
+        assert time.monotonic() - t0 < 5  # not the 30 s shutdown timeout
+        r.close()

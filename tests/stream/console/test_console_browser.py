@@ -1,9 +1,10 @@
 """The web console in a real browser (Debian's chromium driven by Playwright) against a real
 `platestream run` of the two demo videos at real-time pace, with a server and a token.
 
-One run (~25 s) serves every check: login (with a wrong token first), the four labelled plates
-appearing live on the overview, a known plate added from the console (and a form error) and
-the next event carrying its badge, the fuzzy search, and the event detail with its image.
+One run (~30 s) serves every check: login (with a wrong token first), the four labelled plates
+appearing live on the overview, a known plate added from the console (and form errors) and
+the next event carrying its badge, CSV import / edit / delete / export of known plates, the
+fuzzy search, and the event detail with its image.
 """
 
 from __future__ import annotations
@@ -126,6 +127,30 @@ def test_console_live_known_plate_search_and_detail(console_run, browser):
     known.click("#known-submit")
     known.wait_for_selector(f"tr[data-plate='{LATE.lower()}']")
     assert known.locator("#known-error").is_hidden()
+
+    # CSV import: a malformed file is one error naming file and row, nothing imported
+    known.set_input_files("#import-form [name=file]", files=[{
+        "name": "bad.csv", "mimeType": "text/csv",
+        "buffer": b"plate,name,note\nGG111HH,Gus,gate\n?,Bob,\n"}])
+    known.click("#import-form button[type=submit]")
+    known.wait_for_selector("#import-error:not([hidden])")
+    assert re.search(r"bad\.csv: row \d", known.locator("#import-error").inner_text())
+    assert known.locator("tr[data-plate='gg111hh']").count() == 0
+    known.set_input_files("#import-form [name=file]", files=[{
+        "name": "good.csv", "mimeType": "text/csv",
+        "buffer": b"plate,name,note\nGG111HH,Gus,gate\nJJ222KK,Jo,\n"}])
+    known.click("#import-form button[type=submit]")
+    known.wait_for_selector("tr[data-plate='jj222kk']")  # the page reloads after the import
+    # edit a name, then delete an entry (confirming the browser's dialog)
+    known.locator("tr[data-plate='gg111hh'] button[data-action=edit]").click()
+    known.fill("#known-form [name=name]", "Gus Grey")
+    known.click("#known-submit")
+    known.wait_for_selector("tr[data-plate='gg111hh'] td:text-is('Gus Grey')")
+    known.on("dialog", lambda d: d.accept())
+    known.locator("tr[data-plate='jj222kk'] button[data-action=delete]").click()
+    known.wait_for_selector("tr[data-plate='jj222kk']", state="detached")
+    csv_text = known.evaluate("fetch('/api/v1/known-plates.csv?list=staff').then(r => r.text())")
+    assert "gg111hh,Gus Grey,gate" in csv_text and "jj222kk" not in csv_text
 
     # the four labelled plates reach the overview without a reload; the truck's event,
     # read after the add, carries the badge

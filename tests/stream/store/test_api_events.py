@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
@@ -10,6 +11,7 @@ import pytest
 
 from stream.http import ServerSettings, create_app
 from stream.known_plates import KnownListConfig, KnownPlates
+from stream.store import EventQuery
 from tests.stream.store.conftest import event
 
 JPEG = b"\xff\xd8\xff\xe0" + b"j" * 500
@@ -127,3 +129,30 @@ async def test_known_plates_crud_and_csv(make_api):
     assert (await c.delete("/api/v1/known-plates/visitors/cc555dd")).status == 204
     outs = await (await c.get("/api/v1/outputs")).json()
     assert outs == {"outputs": {"store": {"pending": 0}}}
+
+
+async def test_snapshot_results_are_stored_too(make_api, store, evaldata):
+    from tests.stream.http.snapshot_helpers import CAR
+
+    c = await make_api()
+    form = aiohttp.FormData()
+    form.add_field("upload", (evaldata / CAR).read_bytes(), filename="car.jpg",
+                   content_type="image/jpeg")
+    form.add_field("camera_id", "desk")
+    r = await c.post("/v1/plate-reader/", data=form)
+    assert r.status == 201
+    result = await r.json()
+    plates = [x["plate"] for x in result["results"]]
+    assert plates
+
+    def stored():
+        return store.query(EventQuery(camera="desk")).events
+
+    for _ in range(100):  # bounded: the store's delivery thread writes it
+        if len(stored()) == len(plates):
+            break
+        await asyncio.sleep(0.1)
+    events = stored()
+    assert sorted(e.plate for e in events) == sorted(plates)
+    assert all(e.source == "snapshot" and e.data["results"][0]["plate"] == e.plate
+               for e in events)

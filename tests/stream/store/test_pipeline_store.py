@@ -52,6 +52,8 @@ def test_every_event_is_stored_with_crops_and_known_plate(run_videos):
     toll = read_jsonl(out / "all.jsonl")
     assert status["outputs"]["store"]["type"] == "store"
     assert status["outputs"]["store"]["pending"] == 0
+    assert status["outputs"]["store"]["backend"] == "sqlite"
+    assert 0 < status["outputs"]["store"]["image_mb"] < 5
     # the store has every event of both cameras, though neither lists it in outputs
     assert {e.camera for e in stored} == {"toll", "street"}
     assert {e["event_id"] for e in toll} == {e.event_id for e in stored if e.camera == "toll"}

@@ -138,3 +138,11 @@ def test_unusable_store_is_one_clear_error(tmp_path):
 
         open_store(StoreConfig(url=f"postgresql://u:secret@127.0.0.1:{free_port()}/x"),
                    tmp_path)
+
+
+def test_bulk_import_is_searchable_and_keeps_existing_rows(store):
+    store.put(event(1, "ab123cd"), images={"plate": JPEG})
+    n = store.put_many([event(i, f"bk{i:03d}zz") for i in range(2, 40)] + [event(1, "zz")])
+    assert n == 39 and store.stats()["events"] == 39
+    assert store.get("ev-1").plate == "ab123cd"  # already stored: left as it was
+    assert _plates(store.query(EventQuery(plate="BK007Z2"))) == ["bk007zz"]
