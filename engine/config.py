@@ -23,13 +23,22 @@ class EngineConfig:
             candidates), ``normal`` does everything.
         region: ``strict`` keeps only plates whose region is one of the requested regions.
         detection_rule: ``strict`` drops plates that are not inside a detected vehicle.
+        mode ``redaction`` (Plate Recognizer: "includes more candidates during the plate
+            detection step ... miss fewer plates, more false positives") lowers the plate
+            detection threshold to ``REDACTION_THRESHOLD_D`` unless threshold_d is given.
+        detection_mode: ``vehicle`` also returns vehicles without a readable plate, in the
+            vehicle-mode result shape (``plate``/``vehicle`` objects with ``props``).
+        text_formats: plate text patterns that guide the read (Plate Recognizer's syntax:
+            ``[0-9]`` digit, ``[a-z]`` letter, ``.`` any; see ``engine.text_formats``).
     """
 
     threshold_d: float = 0.4
     threshold_o: float = 0.0
-    mode: Literal["normal", "fast"] = "normal"
+    mode: Literal["normal", "fast", "redaction"] = "normal"
     region: Literal["normal", "strict"] = "normal"
     detection_rule: Literal["normal", "strict"] = "normal"
+    detection_mode: Literal["plate", "vehicle"] = "plate"
+    text_formats: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, value: EngineConfig | dict[str, Any] | str | None) -> EngineConfig:
@@ -57,7 +66,26 @@ class EngineConfig:
                     f"config.{key}: unknown key{hint}; known keys: {', '.join(known)}"
                 )
             out[key] = _check_value(key, raw)
+        if out.get("mode") == "redaction" and "threshold_d" not in out:
+            out["threshold_d"] = REDACTION_THRESHOLD_D
         return cls(**out)
+
+    @classmethod
+    def split(cls, value: dict[str, Any] | str | None) -> tuple[EngineConfig, tuple[str, ...]]:
+        """Like ``parse``, but keys this engine does not know are returned instead of refused
+        (the Snapshot API ignores them: Plate Recognizer's own clients send such keys)."""
+        if isinstance(value, (str, bytes)) and value:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise EngineConfigError(
+                    f"config: not valid JSON ({exc.msg} at char {exc.pos})"
+                ) from None
+        if not isinstance(value, dict):
+            return cls.parse(value), ()
+        known = {f.name for f in fields(cls)}
+        ignored = tuple(str(k) for k in value if k not in known)
+        return cls.parse({k: v for k, v in value.items() if k in known}), ignored
 
 
 # The allowed words of each choice key, read from its Literal annotation.
@@ -68,7 +96,25 @@ _CHOICES = {
 }
 
 
+# Plate Recognizer's redaction mode "includes more candidates during the plate detection
+# step": the detection threshold it uses unless the request sets threshold_d.
+REDACTION_THRESHOLD_D = 0.2
+MAX_TEXT_FORMATS = 32
+
+
 def _check_value(key: str, raw: Any) -> Any:
+    if key == "text_formats":
+        from engine.text_formats import compile_text_format
+
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or len(raw) > MAX_TEXT_FORMATS:
+            raise EngineConfigError(
+                f"config.text_formats: expected a list of at most {MAX_TEXT_FORMATS} patterns, "
+                f"got {raw!r:.60}")
+        for pattern in raw:
+            compile_text_format(pattern)  # raises EngineConfigError naming the pattern
+        return tuple(raw)
     if key in _CHOICES:
         if raw not in _CHOICES[key]:
             raise EngineConfigError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -49,8 +50,13 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     if w < 8 or h < 8:
         raise ImageError(f"{name}: image too small ({w}x{h}); at least 8x8 px")
     img = ImageOps.exif_transpose(img)
-    rgb = np.asarray(img.convert("RGB"))
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    # Two copies of the pixels at most (Pillow's and ours), never three: the server admits
+    # decodes against a pixel budget that assumes so (stream/http/admission.py).
+    rgb = np.array(img)
+    del img
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
 
 
 def read_image_file(path: str) -> np.ndarray:

@@ -22,7 +22,18 @@ from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.precision import cpu_int8_flags, select_precision
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
-from engine.result import Box, Candidate, PlateRead, Recognition, Region, Vehicle
+from engine.result import (
+    UNKNOWN_COLOR,
+    UNKNOWN_MAKE_MODEL,
+    UNKNOWN_ORIENTATION,
+    Box,
+    Candidate,
+    PlateRead,
+    Recognition,
+    Region,
+    Vehicle,
+)
+from engine.text_formats import read_with_text_formats
 from engine.types import Detections
 from engine.vehicles import VEHICLE_TYPES_NOTE, VehicleDetector, vehicle_type
 from engine.vehicles import color as vehicle_color
@@ -64,6 +75,18 @@ def _region(read: OcrRead, regions: tuple[str, ...]) -> tuple[Region, bool]:
     if not country and regions:
         return Region(regions[0], 0.0), False
     return Region(country, read.region_score if country else 0.0), not regions
+
+
+def _unplated(vehicles: Detections, results: list[PlateRead], w: int, h: int,
+              mmc: bool) -> tuple[Vehicle, ...]:
+    """The detected vehicles that no plate result was attached to (detection_mode vehicle)."""
+    taken = {r.vehicle.box for r in results if r.vehicle is not None}
+    out = []
+    for xyxy, score, cls in zip(vehicles.xyxy, vehicles.score, vehicles.class_id, strict=True):
+        box = Box.from_xyxy(xyxy, w, h)
+        if box not in taken:
+            out.append(Vehicle(vehicle_type(cls), float(score), box))
+    return tuple(out)
 
 
 def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -> Vehicle | None:
@@ -208,7 +231,8 @@ class Recognizer:
             "model_make": None,
             "orientation": None,
             "note": "no make/model or orientation model is installed: with mmc=true "
-                    "model_make and orientation are empty lists, never guessed",
+                    "model_make and orientation hold Plate Recognizer's 'unknown' entry with "
+                    "score 0 (generic Unknown / Unknown), never a guess",
         }
 
     def recognize(
@@ -243,8 +267,10 @@ class Recognizer:
         t0 = time.perf_counter()
         cfg = EngineConfig.parse(config)
         wanted = parse_regions(regions)
+        vehicle_mode = cfg.detection_mode == "vehicle" and self.vehicles is not None
         need_vehicles = self.vehicles is not None and (
-            cfg.detection_rule == "strict" or (not light and (cfg.mode != "fast" or mmc))
+            cfg.detection_rule == "strict" or vehicle_mode
+            or (not light and (cfg.mode != "fast" or mmc))
         )
         per_image: list[tuple[Detections, Detections]] = []
         crops: list[np.ndarray] = []
@@ -252,7 +278,7 @@ class Recognizer:
         for img in images:
             plates = self.plates.detect(img, cfg.threshold_d)
             vehicles = Detections.empty()
-            if need_vehicles and len(plates):
+            if need_vehicles and (len(plates) or vehicle_mode):
                 vehicles = self.vehicles.detect(  # type: ignore[union-attr]
                     img, VEHICLE_THRESHOLD, recheck_closeups=mmc
                 )
@@ -273,7 +299,8 @@ class Recognizer:
                 plate = self._plate(read, xyxy, float(dscore), vehicles, w, h, wanted, cfg, mmc)
                 if plate is not None:
                     results.append(_with_color(img, plate) if mmc else plate)
-            out.append(Recognition(tuple(results), elapsed, w, h))
+            unplated = _unplated(vehicles, results, w, h, mmc) if vehicle_mode else ()
+            out.append(Recognition(tuple(results), elapsed, w, h, vehicles=unplated))
         return out
 
     def enrich(
@@ -312,7 +339,16 @@ class Recognizer:
     ) -> PlateRead | None:
         text, score, candidates = read.text, read.score, read.candidates
         region, matches = _region(read, wanted)
-        fit = read_with_formats(read.probs, wanted, self.ocr.cfg.alphabet, self.ocr.cfg.pad_char)
+        alphabet, pad = self.ocr.cfg.alphabet, self.ocr.cfg.pad_char
+        fit = read_with_formats(read.probs, wanted, alphabet, pad)
+        if cfg.text_formats:  # the client's patterns compete with the region formats
+            guided = read_with_text_formats(read.probs, cfg.text_formats, alphabet, pad)
+            if guided is not None and guided.beats(read.score) and (
+                fit is None or guided.score > fit.score
+            ):
+                text, score = guided.text, guided.score
+                candidates = ((text, score), *(c for c in candidates if c[0] != text))
+                fit = None
         if fit is not None:
             matches = fit.beats(read.score)
             if matches:
@@ -342,9 +378,10 @@ class Recognizer:
                 if i == 0 or s >= MIN_CANDIDATE_SCORE
             ),
             char_scores=read.char_scores,
-            # No make/model model ships yet: empty lists, never invented values. The colour
-            # is set by _with_color.
-            model_make=() if mmc else None,
-            color=() if mmc else None,
-            orientation=() if mmc else None,
+            # No make/model or orientation model ships: Plate Recognizer's "unknown" entries
+            # (score 0), never invented values and never empty lists (clients index [0]).
+            # The colour is set by _with_color.
+            model_make=UNKNOWN_MAKE_MODEL if mmc else None,
+            color=UNKNOWN_COLOR if mmc else None,
+            orientation=UNKNOWN_ORIENTATION if mmc else None,
         )

@@ -33,7 +33,33 @@ STATE_CODES: dict[str, frozenset[str]] = {
         """agu bcn bcs cam chp chh cmx coa col dur gua gro hid jal mex mic mor nay nle oax pue que
         roo slp sin son tab tam tla ver yuc zac""".split()
     ),
+    # The rest as Plate Recognizer's region list documents them (its "Countries" page).
+    "th": frozenset(
+        """10 10b 10c 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 30 31 32 33 34 35 36 37
+        38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 67
+        70 71 72 73 74 75 76 77 80 81 82 83 84 85 86 90 91 92 93 94 95 96 99""".split()
+    ),
+    "ae": frozenset("az aj du fu rk sh uq".split()),
+    "pe": frozenset(
+        """ama anc apu are aya caj cus huv huc ica jun lal lam lim lor mdd moq pas piu pun sam tac
+        tum uca""".split()
+    ),
+    "eg": frozenset(
+        """dk ba bh fym gh alx is gz mnf mn c kb lx wad suz shr asn ast bns pts dt js kfs mt kn
+        sin shg""".split()
+    ),
+    "jp": frozenset(
+        """aci ack acn act acm acz acy ata ama amh cbc cbt cbn cbd cbk cbs eh fi fof for fs fsa gfg
+        gf gfh gmg gm gmm gmt hsf hsh aka hdh kik krk mrm oho sps hgh igm igt iki ikk iti ith itm
+        kak kok koa kns knk kny kuk mem mes mgm mg mgs mz nnm nns nnn nn ns nss nrn nr ngo ngn ng
+        oyo oy oyk ono osz oss sas stb sty stk stw stt stg sis sn szh szn szi szs tgu tgn tst tka
+        tkt tkn tkm tkg ttt tyt wkw ya yuy yus yn ynf tkh aco foc fok fsi fsk hgk igk knn kck ktk
+        ot oso osn sto tck tks yas yoi lsc oit sc sht shm sna sbr""".split()
+    ),
 }
+
+# Codes Plate Recognizer documents that are not ISO 3166 (its list says "cb" for Cambodia).
+ALIASES = {"uk": "gb", "cb": "kh"}
 
 # The OCR model's region labels (its YAML `plate_regions`) -> Snapshot region codes.
 OCR_REGION_CODES: dict[str, str] = {
@@ -56,9 +82,10 @@ OCR_REGION_CODES: dict[str, str] = {
 
 
 def normalize_region(code: str) -> str:
-    """``'US-CA '`` -> ``'us-ca'``; ``'uk'`` -> ``'gb'`` (a common alias)."""
+    """``'US-CA '`` -> ``'us-ca'``; ``'uk'`` -> ``'gb'``, ``'cb'`` -> ``'kh'`` (aliases)."""
     code = code.strip().lower().replace("_", "-")
-    return "gb" + code[2:] if code.startswith("uk") else code
+    country, sep, state = code.partition("-")
+    return ALIASES.get(country, country) + sep + state
 
 
 def is_valid_region(code: str) -> bool:

@@ -127,6 +127,12 @@ class OrientationScore:
 
 NO_VEHICLE = Vehicle("Unknown", 0.0, Box(0, 0, 0, 0))
 
+# What Plate Recognizer answers when it does not know (never an empty list: clients index
+# [0]); score 0 because no model here predicts these, and never an invented make.
+UNKNOWN_MAKE_MODEL = (MakeModel("generic", "Unknown", 0.0),)
+UNKNOWN_COLOR = (ColorScore("unknown", 0.0),)
+UNKNOWN_ORIENTATION = (OrientationScore("Unknown", 0.0),)
+
 
 @dataclass(frozen=True, slots=True)
 class PlateRead:
@@ -192,6 +198,8 @@ class Recognition:
         image_width, image_height: size of the analysed image.
         filename, camera_id, timestamp: request metadata, filled by the caller.
         extra: top-level fields added by the caller (``usage``, ``timestamp_local``...).
+        vehicles: vehicles no plate was read on; only filled with ``detection_mode:
+            vehicle`` (``engine.vehicle_mode`` serialises them), never in ``to_dict``.
     """
 
     results: tuple[PlateRead, ...]
@@ -202,6 +210,7 @@ class Recognition:
     camera_id: str | None = None
     timestamp: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    vehicles: tuple[Vehicle, ...] = ()
 
     def replace(self, **changes: Any) -> Recognition:
         return dataclasses.replace(self, **changes)

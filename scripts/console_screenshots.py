@@ -78,10 +78,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         cfg = Path(tmp) / "console.yaml"
         cfg.write_text(CONFIG.format(out=tmp, port=port, token=TOKEN, videos=VIDEOS))
-        env = {**os.environ, "PLATESTREAM_MODELS": os.environ.get(
-            "PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))}
+        env = {**os.environ, "PLATESTREAM_STATE": str(Path(tmp) / "state"),
+               "PLATESTREAM_MODELS": os.environ.get(
+                   "PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))}
         proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", str(cfg)],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                cwd=tmp, env=env, stdout=subprocess.DEVNULL,
                                 stderr=open(Path(tmp) / "run.log", "w"))
         shots: list[str] = []
         try:

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="TCP port (default 8080)")
     p.add_argument("--token", help="require `Authorization: Token TOKEN` on API calls")
     p.add_argument("--max-upload-mb", type=float, help="largest image accepted, MiB (default 5)")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="largest image accepted, in pixels, read from its header before "
+                        "decoding (default 25000000)")
+    p.add_argument("--body-timeout", type=float, metavar="S",
+                   help="seconds a client may take to send its request (default 15)")
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
                    help="lookups per second per token (default: unlimited)")
     p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
@@ -43,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 _OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
-              "batch_window_ms", "webhooks", "data_dir")
+              "batch_window_ms", "webhooks", "data_dir", "max_pixels", "body_timeout")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:

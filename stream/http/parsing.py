@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
 import secrets
 import string
 import urllib.parse
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from aiohttp import BodyPartReader, hdrs, web
+from PIL import Image, UnidentifiedImageError
 
 from engine import EngineConfig, EngineConfigError, decode_image, parse_regions
 from stream.http.errors import ApiError
@@ -28,6 +32,9 @@ __all__ = [
     "read_form",
     "parse_params",
     "decode_upload",
+    "upload_bytes",
+    "image_size",
+    "too_large",
     "make_filename",
     "parse_bool",
     "parse_timestamp",
@@ -78,25 +85,42 @@ class SnapshotParams:
     timestamp: str
     mmc: bool
     config: EngineConfig
+    ignored_config: tuple[str, ...] = ()  # config keys this server does not know
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Request body too large; the limit is {limit / 1048576:.1f} MiB.")
+def mib(n: int) -> str:
+    """Bytes as the MiB figure an operator configured (5, 0.05, 10.5)."""
+    return f"{round(n / 1048576, 3):g}"
 
 
-async def read_form(request: web.Request, limits: Limits) -> RawForm:
-    """Read the body, never more than ``limits.body`` bytes, into a RawForm.
+def too_large(limits: Limits) -> ApiError:
+    """413 naming the configured upload limit (the body may be up to 4/3 of it plus the
+    form, for base64; the client only needs to know the image limit)."""
+    return ApiError(413, f"Request body too large; the upload limit is "
+                         f"{mib(limits.upload)} MiB (max_upload_mb).")
+
+
+Charge = Callable[[int], None]
+
+
+def _no_charge(n: int) -> None:
+    pass
+
+
+async def read_form(request: web.Request, limits: Limits, charge: Charge = _no_charge) -> RawForm:
+    """Read the body, never more than ``limits.body`` bytes, into a RawForm; ``charge`` is
+    called with the size of every chunk kept (a global memory budget may refuse it).
 
     Raises:
         ApiError: 413 over the limits, 415 for an unknown content type, 400 for a malformed body.
     """
     if request.content_length is not None and request.content_length > limits.body:
-        raise _too_large(limits.body)
+        raise too_large(limits)
     ctype = request.headers.get(hdrs.CONTENT_TYPE, "")
     mime = request.content_type
     if mime == "multipart/form-data":
-        return await _read_multipart(request, limits)
-    body = await _read_body(request, limits.body)
+        return await _read_multipart(request, limits, charge)
+    body = await _read_body(request, limits, charge)
     if mime == "application/json":
         return _json_form(body)
     if mime == "application/x-www-form-urlencoded":
@@ -109,13 +133,14 @@ async def read_form(request: web.Request, limits: Limits) -> RawForm:
     )
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limits: Limits, charge: Charge) -> bytes:
     buf = bytearray()
     try:
         while chunk := await request.content.read(_CHUNK):
+            charge(len(chunk))
             buf += chunk
-            if len(buf) > limit:
-                raise _too_large(limit)
+            if len(buf) > limits.body:
+                raise too_large(limits)
     except ApiError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken body (bad chunking, lost connection)
@@ -160,7 +185,7 @@ def _urlencoded_form(body: bytes) -> RawForm:
     return form
 
 
-async def _read_multipart(request: web.Request, limits: Limits) -> RawForm:
+async def _read_multipart(request: web.Request, limits: Limits, charge: Charge) -> RawForm:
     form = RawForm()
     budget = limits.body
     try:
@@ -171,7 +196,7 @@ async def _read_multipart(request: web.Request, limits: Limits) -> RawForm:
                 return form
             if not isinstance(part, BodyPartReader):
                 raise ApiError(400, "multipart body: nested multipart parts are not supported")
-            budget = await _read_part(part, form, limits, budget)
+            budget = await _read_part(part, form, limits, budget, charge)
         raise ApiError(400, f"multipart body: more than {MAX_PARTS} parts")
     except ApiError:
         raise
@@ -181,7 +206,9 @@ async def _read_multipart(request: web.Request, limits: Limits) -> RawForm:
         raise ApiError(400, f"multipart body: malformed ({exc or type(exc).__name__})") from None
 
 
-async def _read_part(part: BodyPartReader, form: RawForm, limits: Limits, budget: int) -> int:
+async def _read_part(
+    part: BodyPartReader, form: RawForm, limits: Limits, budget: int, charge: Charge
+) -> int:
     name = part.name or ""
     is_file = part.filename is not None
     if name == "upload":
@@ -190,13 +217,14 @@ async def _read_part(part: BodyPartReader, form: RawForm, limits: Limits, budget
         cap = MAX_FIELD_BYTES
     buf = bytearray()
     while chunk := await part.read_chunk(_CHUNK):
+        charge(len(chunk))
         buf += chunk
         budget -= len(chunk)
         if budget < 0:
-            raise _too_large(limits.body)
+            raise too_large(limits)
         if len(buf) > cap:
             if name == "upload":
-                raise _too_large(limits.upload)
+                raise too_large(limits)
             raise ApiError(400, f"{name}: field too long (over {cap} bytes)")
     if name == "upload":
         if is_file or bytes(buf[:4]).startswith(_IMAGE_MAGIC):
@@ -270,8 +298,9 @@ def parse_params(form: RawForm) -> SnapshotParams:
         raise ApiError(400, f"camera_id: at most {MAX_CAMERA_ID} characters")
     config = form.last("config")
     try:
-        regions = _regions(form.fields.get("regions", []))
-        engine_config = EngineConfig.parse(config if config != "" else None)
+        # The docs' own "strict region" example sends the singular `region`.
+        regions = _regions(form.fields.get("regions") or form.fields.get("region") or [])
+        engine_config, ignored = EngineConfig.split(config if config != "" else None)
     except EngineConfigError as exc:
         raise ApiError(400, str(exc)) from None
     return SnapshotParams(
@@ -280,6 +309,7 @@ def parse_params(form: RawForm) -> SnapshotParams:
         timestamp=parse_timestamp(form.last("timestamp")),
         mmc=parse_bool("mmc", form.last("mmc")),
         config=engine_config,
+        ignored_config=ignored,
     )
 
 
@@ -288,7 +318,8 @@ def _b64decode(text: str, limit: int) -> bytes:
     # Unencoded '+' in a urlencoded body arrives as ' '; newlines come from MIME wrapping.
     text = re.sub(r"[\r\n\t]", "", text).replace(" ", "+")
     if len(text) * 3 // 4 > limit:
-        raise _too_large(limit)
+        raise ApiError(413, f"Request body too large; the upload limit is "
+                            f"{mib(limit)} MiB (max_upload_mb).")
     if "-" in text or "_" in text:
         text = text.replace("-", "+").replace("_", "/")
     text += "=" * (-len(text) % 4)
@@ -298,27 +329,53 @@ def _b64decode(text: str, limit: int) -> bytes:
         raise ApiError(400, "upload: not valid base64") from None
 
 
-def decode_upload(form: RawForm, limits: Limits) -> tuple[np.ndarray, str]:
-    """The uploaded image as (h, w, 3) uint8 BGR and its file name. Blocking: run it in a
-    thread. Raises ApiError 400 (missing, bad base64, not an image...) or 413."""
+def upload_bytes(form: RawForm, limits: Limits) -> tuple[bytes, str]:
+    """The uploaded image file (base64 decoded) and its file name. Raises ApiError 400
+    (missing, bad base64) or 413. ``upload_url`` is the caller's (it needs the network)."""
     if form.upload is None:
-        if form.last("upload_url") is not None:
-            raise ApiError(400, "upload_url: not supported by this server; send the image "
-                                "itself in 'upload'")
-        raise ApiError(400, "upload: missing; send the image as a file part named 'upload' "
-                            "or as a base64 string in the 'upload' field")
+        raise ApiError(400, "upload: missing; send the image as a file part named 'upload', "
+                            "as a base64 string in the 'upload' field, or its URL in "
+                            "'upload_url'")
     data = form.upload if isinstance(form.upload, bytes) else _b64decode(form.upload,
                                                                           limits.upload)
     if len(data) > limits.upload:
-        raise _too_large(limits.upload)
-    name = _clean_name(form.upload_name) or "upload" + _EXT_BY_MAGIC.get(
+        raise too_large(limits)
+    return data, file_name(form.upload_name, data)
+
+
+def file_name(given: str | None, data: bytes) -> str:
+    return _clean_name(given) or "upload" + _EXT_BY_MAGIC.get(
         next((m for m in _EXT_BY_MAGIC if data.startswith(m)), b""), ""
     )
+
+
+def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding pixels; ApiError 400 when
+    it is not an image, 413 for one so large that Pillow refuses to even open it."""
+    if not data:
+        raise ApiError(400, "upload: empty file (0 bytes)")
     try:
-        image = decode_image(data, "upload")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except UnidentifiedImageError:
+        raise ApiError(400, "upload: not an image (unknown format)") from None
+    except Image.DecompressionBombError:
+        raise ApiError(413, f"Image too large: over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} "
+                            f"Mpx; the limit is {max_pixels / 1e6:.1f} Mpx (--max-pixels).") \
+            from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ApiError(400, f"upload: truncated or corrupt image ({exc})") from None
+
+
+def decode_upload(data: bytes) -> np.ndarray:
+    """The image as (h, w, 3) uint8 BGR. Blocking: run it in a thread. ApiError 400 when it
+    cannot be decoded."""
+    try:
+        return decode_image(data, "upload")
     except ValueError as exc:  # ImageError: empty, not an image, truncated, too large
         raise ApiError(400, str(exc)) from None
-    return image, name
 
 
 def _clean_name(name: str | None) -> str:

@@ -19,10 +19,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
 from engine.errors import BackendUnavailable
+from engine.vehicle_mode import vehicle_mode_dict
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
+from stream.http.admission import DECODE_FACTOR, ByteBudget, PixelBudget, Throughput
+from stream.http.cors import preflight
 from stream.http.errors import ApiError, error_response
-from stream.http.parsing import Limits, decode_upload, make_filename, parse_params, read_form
+from stream.http.fetch import UrlPolicy, fetch_image
+from stream.http.parsing import (
+    Limits,
+    RawForm,
+    decode_upload,
+    file_name,
+    image_size,
+    make_filename,
+    parse_params,
+    read_form,
+    too_large,
+    upload_bytes,
+)
 from stream.http.ratelimit import RateLimiter
 from stream.http.settings import ServerSettings
 from stream.http.usage import MAX_CALLS, UsageStore
@@ -32,8 +47,11 @@ __all__ = ["ServerState", "STATE", "routes"]
 
 log = logging.getLogger(__name__)
 
-BODY_TIMEOUT_S = 60.0    # a client that stops sending mid-body gets 408, not a stuck handler
 INFER_TIMEOUT_S = 120.0
+# Requests receiving their body at once. They hold no engine slot, only the bytes they sent
+# (ByteBudget) and a connection, each for at most server.body_timeout.
+MAX_RECEIVING = 512
+IGNORED_CONFIG_HEADER = "X-Platestream-Ignored-Config"
 
 
 @dataclass(eq=False)
@@ -50,14 +68,31 @@ class ServerState:
     limits: Limits = field(init=False)
     max_in_flight: int = field(init=False)
     in_flight: int = 0
+    receiving: int = 0
     started: float = field(default_factory=time.time)
     background: set[asyncio.Future[Any]] = field(default_factory=set)
+    bodies: ByteBudget = field(init=False)
+    pixels: PixelBudget = field(init=False)
+    throughput: Throughput = field(default_factory=Throughput)
+    url_policy: UrlPolicy = field(init=False)
+    ignored_logged: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings.max_upload_bytes)
-        # Requests read, decoded or queued at once: with the engine queue bounded too, memory
-        # stays bounded under any load; extra requests get 429 before their body is read.
+        # Requests decoded, queued or running at once (bodies already received): with the
+        # engine queue bounded too, memory stays bounded under any load.
         self.max_in_flight = self.settings.queue_size + 2 * self.worker.max_batch
+        # Bodies in memory: room for 16 largest uploads (or 96 MiB), whichever is more.
+        self.bodies = ByteBudget(max(16 * self.limits.body, 96 * 1048576))
+        # Images decoded or waiting: room for one largest image being decoded (or several
+        # smaller ones), so decoded pixels (3 bytes each) stay within ~150 MB by default.
+        per = self.settings.max_pixels
+        self.pixels = PixelBudget(per, DECODE_FACTOR * per)
+        self.url_policy = UrlPolicy(self.settings.allow_url_hosts)
+
+    def retry_after(self) -> float:
+        """Seconds until the backlog (requests in progress) should have cleared."""
+        return self.throughput.retry_after(self.in_flight)
 
     def spawn(self, fut: asyncio.Future[Any]) -> None:
         self.background.add(fut)
@@ -98,7 +133,7 @@ async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
     try:
         _client_key(request, st)
         if request.content_length is not None and request.content_length > st.limits.body:
-            raise ApiError(413, "Request body too large.")
+            raise too_large(st.limits)
     except ApiError as exc:
         return error_response(exc.status, exc.detail, exc.headers)
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -111,48 +146,107 @@ async def plate_reader(request: web.Request) -> web.Response:
     key = _client_key(request, st)
     if st.limiter is not None and (wait := st.limiter.acquire(key)) > 0:
         raise ApiError.throttled("Request was throttled.", wait)
-    if st.in_flight >= st.max_in_flight:
-        raise ApiError.throttled("Server busy: too many requests in progress.", 1.0)
-    st.in_flight += 1
-    metrics.IN_FLIGHT.inc()
+    if st.receiving >= MAX_RECEIVING:
+        raise ApiError.throttled("Server busy: too many uploads in progress.", st.retry_after())
     t0 = time.perf_counter()
+    held = [0]  # body bytes charged to st.bodies by this request
+
+    def charge(n: int) -> None:
+        st.bodies.take(n)
+        held[0] += n
+
+    st.receiving += 1
     try:
-        return await _recognize(request, st)
+        try:
+            async with asyncio.timeout(st.settings.body_timeout):
+                form = await read_form(request, st.limits, charge)
+        except TimeoutError:
+            raise ApiError(408, f"Timed out reading the request body (the limit is "
+                                f"{st.settings.body_timeout:g} s).") from None
+        finally:
+            st.receiving -= 1
+        params = parse_params(form)
+        if st.in_flight >= st.max_in_flight:
+            raise ApiError.throttled("Server busy: too many requests in progress.",
+                                     st.retry_after())
+        st.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        try:
+            return await _recognize(request, st, form, params)
+        finally:
+            st.in_flight -= 1
+            metrics.IN_FLIGHT.dec()
+            metrics.LATENCY.observe(time.perf_counter() - t0)
     finally:
-        st.in_flight -= 1
-        metrics.IN_FLIGHT.dec()
-        metrics.LATENCY.observe(time.perf_counter() - t0)
+        st.bodies.give(held[0])
 
 
-async def _recognize(request: web.Request, st: ServerState) -> web.Response:
+async def _image_bytes(st: ServerState, form: RawForm) -> tuple[bytes, str]:
+    url = form.last("upload_url")
+    if form.upload is None and url not in (None, ""):
+        data, name = await fetch_image(url, st.url_policy, st.limits.upload)
+        return data, file_name(name, data)
+    if len(form.upload or "") < 1 << 20:
+        return upload_bytes(form, st.limits)
+    loop = asyncio.get_running_loop()  # a large base64 text: decode it off the loop
+    return await loop.run_in_executor(st.decode_pool, upload_bytes, form, st.limits)
+
+
+async def _recognize(request: web.Request, st: ServerState, form: RawForm,
+                     params: Any) -> web.Response:
     loop = asyncio.get_running_loop()
+    data, name = await _image_bytes(st, form)
+    form.upload = None  # the bytes below are all that is kept
+    width, height = image_size(data, st.settings.max_pixels)
+    st.pixels.check_size(width, height)
+    pixels = width * height
+    charged = pixels * DECODE_FACTOR
+    st.pixels.take(charged, st.retry_after())
     try:
-        async with asyncio.timeout(BODY_TIMEOUT_S):
-            form = await read_form(request, st.limits)
-    except TimeoutError:
-        raise ApiError(408, "Timed out reading the request body.") from None
-    params = parse_params(form)
-    image, name = await loop.run_in_executor(st.decode_pool, decode_upload, form, st.limits)
-    del form
-    try:
-        cf = st.worker.submit(image, params.regions, params.mmc, params.config)
-    except EngineBusy:
-        raise ApiError.throttled("Inference queue is full.", 1.0) from None
-    except EngineConfigError as exc:
-        raise ApiError(400, str(exc)) from None
-    del image
-    rec = await _result(cf)
+        image = await loop.run_in_executor(st.decode_pool, decode_upload, data)
+        if not st.webhooks.wants_image:
+            del data
+        st.pixels.give(charged - pixels)
+        charged = pixels
+        try:
+            cf = st.worker.submit(image, params.regions, params.mmc, params.config)
+        except EngineBusy:
+            raise ApiError.throttled("Inference queue is full.", st.retry_after()) from None
+        except EngineConfigError as exc:
+            raise ApiError(400, str(exc)) from None
+        del image
+        rec = await _result(cf)
+    finally:
+        st.pixels.give(charged)
+    st.throughput.record()
+    data = data if st.webhooks.wants_image else None
     calls, _ = st.usage.record()
     metrics.LOOKUPS.inc()
     rec = rec.replace(
         filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp,
         extra={**rec.extra, "usage": {"calls": calls, "max_calls": MAX_CALLS}},
     )
-    body = rec.to_dict()
+    if params.config.detection_mode == "vehicle":
+        body = vehicle_mode_dict(rec, params.mmc)
+    else:
+        body = rec.to_dict()
     # spooled off the loop (webhooks, event store); the response does not wait for it
     if st.webhooks.targets or st.webhooks.store is not None:
-        st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body))
-    return web.json_response(body, status=201)
+        st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body, data, name))
+    headers = {}
+    if params.ignored_config:
+        headers[IGNORED_CONFIG_HEADER] = ", ".join(k[:64] for k in params.ignored_config[:16])
+        _log_ignored(st, params.ignored_config)
+    return web.json_response(body, status=201, headers=headers)
+
+
+def _log_ignored(st: ServerState, keys: tuple[str, ...]) -> None:
+    """Each unknown config key is logged once per server run (clients repeat them)."""
+    for key in keys:
+        if key not in st.ignored_logged and len(st.ignored_logged) < 256:
+            st.ignored_logged.add(key)
+            log.info("http: ignoring config key %r, unknown to this server (listed in the %s "
+                     "response header)", key[:64], IGNORED_CONFIG_HEADER)
 
 
 async def _result(cf: concurrent.futures.Future[Recognition]) -> Recognition:
@@ -187,6 +281,7 @@ async def info(request: web.Request) -> web.Response:
         "version": __version__,
         "license_key": _license_key(st),
         "total_calls": stats["total_calls"],
+        "lifetime_calls": st.usage.lifetime(),
         "usage": {"calls": stats["usage"]["calls"], "max_calls": MAX_CALLS},
         "webhooks": webhooks,
         "mmc": st.worker.recognizer.capabilities(),
@@ -229,6 +324,9 @@ def _dumps(obj: Any) -> str:
 
 
 async def prometheus(request: web.Request) -> web.Response:
+    st = request.app[STATE]
+    if not st.settings.metrics_public:
+        _client_key(request, st)
     body = await asyncio.to_thread(generate_latest, REGISTRY)
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
 
@@ -246,4 +344,6 @@ def routes() -> list[web.AbstractRouteDef]:
     ):
         kw = {"expect_handler": _expect_continue} if handler is plate_reader else {}
         table += [add(path, handler, **kw), add(path + "/", handler, **kw)]
+        methods = "POST" if handler is plate_reader else "GET"
+        table += [web.options(p, preflight(methods)) for p in (path, path + "/")]
     return table

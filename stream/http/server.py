@@ -17,7 +17,9 @@ from aiohttp import web
 from stream.console import setup_console
 from stream.engine_worker import EngineWorker
 from stream.http import api_events, metrics
+from stream.http.cors import CORS_ORIGINS, cors_middleware
 from stream.http.errors import error_middleware
+from stream.http.protocol import JsonErrorRunner
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
 from stream.http.settings import ServerSettings
@@ -65,7 +67,7 @@ def create_app(
         worker=worker,
         settings=settings,
         usage=UsageStore(data_dir / USAGE_FILE),
-        webhooks=SnapshotWebhooks(settings.webhooks, data_dir / SPOOL_FILE,
+        webhooks=SnapshotWebhooks(settings.webhook_targets, data_dir / SPOOL_FILE,
                                   store=_store_sender(store, known)),
         limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
         decode_pool=concurrent.futures.ThreadPoolExecutor(DECODE_THREADS, "http-decode"),
@@ -73,9 +75,11 @@ def create_app(
     )
     app = web.Application(
         client_max_size=state.limits.body,
-        middlewares=[_metrics_middleware, error_middleware],
+        middlewares=[_metrics_middleware, cors_middleware(settings.allowed_origins),
+                     error_middleware],
     )
     app[STATE] = state
+    app[CORS_ORIGINS] = settings.allowed_origins
     app.add_routes(routes())
     _add_event_api(app, store, known, status_provider)
     setup_console(app, token=settings.token, pipeline=pipeline)
@@ -154,7 +158,7 @@ async def _serve(
 ) -> None:
     app = create_app(worker, settings, status_provider=status_provider, store=store,
                      known=known, pipeline=pipeline)
-    runner = web.AppRunner(app, shutdown_timeout=10.0)
+    runner = JsonErrorRunner(app, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -81,13 +81,20 @@ class UsageStore:
         with self._lock:
             self._roll()
             year, month = self._period
-            calls, total = self._calls, self._total
+            calls = self._calls
         nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        # total_calls is the period's allowance in Plate Recognizer's docs (clients compute
+        # total_calls - usage.calls as the calls left); the lifetime count is ``lifetime()``.
         return {
             "usage": {"month": month, "calls": calls, "year": year,
                       "resets_on": nxt.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "total_calls": total,
+            "total_calls": MAX_CALLS,
         }
+
+    def lifetime(self) -> int:
+        """Calls counted since the counter file was created."""
+        with self._lock:
+            return self._total
 
     def flush(self) -> None:
         """Write the file if anything changed (temp file + rename: never half written)."""

@@ -1,6 +1,8 @@
 """Snapshot webhooks: every result is POSTed as ``{"hook": {...}, "data": result}`` to each
 configured target, from a disk spool (pending deliveries survive a restart), in the
-background, with bounded retries."""
+background, with bounded retries. A target with ``image: true`` gets Plate Recognizer's
+"Webhook With Image" instead: multipart/form-data with the payload as a ``json`` text field
+and the uploaded image as ``upload``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender, stop_workers
+from stream.http.settings import WebhookTarget
 from stream.store.feed import STORE_OUTPUT
 
 __all__ = ["SnapshotWebhooks", "EVENT"]
@@ -28,9 +31,9 @@ REQUEST_TIMEOUT_S = 15.0
 class _HookSend:
     """Adds the per-target ``hook`` header to the spooled ``data`` and posts it."""
 
-    def __init__(self, target: str, hook_id: int, timeout: float) -> None:
-        self.hook = {"target": target, "id": hook_id, "event": EVENT}
-        self.sender = WebhookSender(target, timeout=timeout)
+    def __init__(self, target: WebhookTarget, hook_id: int, timeout: float) -> None:
+        self.hook = {"target": target.url, "id": hook_id, "event": EVENT}
+        self.sender = WebhookSender(target.url, timeout=timeout, multipart=target.image)
 
     def __call__(self, item: Item) -> None:
         body = {"hook": self.hook, "data": item.payload["data"]}
@@ -50,12 +53,13 @@ class SnapshotWebhooks:
     """
 
     def __init__(
-        self, targets: Sequence[str], spool_path: str | Path, *,
+        self, targets: Sequence[WebhookTarget | str], spool_path: str | Path, *,
         max_attempts: int = MAX_ATTEMPTS, backoff_initial: float = BACKOFF_INITIAL_S,
         backoff_max: float = BACKOFF_MAX_S, timeout: float = REQUEST_TIMEOUT_S,
         store: Callable[[Item], None] | None = None,
     ) -> None:
-        self.targets = tuple(targets)
+        self.targets = tuple(t if isinstance(t, WebhookTarget) else WebhookTarget(t)
+                             for t in targets)
         self.store = store  # the event store's sender: every result is kept there too
         self.spool_path = Path(spool_path)
         self._opts = {"max_attempts": max_attempts, "backoff_initial": backoff_initial,
@@ -79,20 +83,28 @@ class SnapshotWebhooks:
             self._store_worker = DeliveryWorker(self._spool, STORE_OUTPUT, self.store)
             self._store_worker.start()
         for i, target in enumerate(self.targets, start=1):
-            worker = DeliveryWorker(self._spool, self.output_name(target),
+            worker = DeliveryWorker(self._spool, self.output_name(target.url),
                                     _HookSend(target, i, self._timeout), **self._opts)
             worker.start()
             self._workers.append((target, worker))
         log.info("webhooks: %d target(s), spool %s", len(self.targets), self.spool_path)
 
-    def enqueue(self, result: dict[str, Any]) -> None:
-        """Spool one result for every target (committed when this returns; blocking)."""
+    @property
+    def wants_image(self) -> bool:
+        return any(t.image for t in self.targets)
+
+    def enqueue(self, result: dict[str, Any], image: bytes | None = None,
+                image_name: str | None = None) -> None:
+        """Spool one result for every target (committed when this returns; blocking). The
+        image is kept only when a target sends it."""
         if self._spool is None:
             return
-        outputs = [self.output_name(t) for t, _ in self._workers]
+        outputs = [self.output_name(t.url) for t, _ in self._workers]
         if self._store_worker is not None:
             outputs.append(STORE_OUTPUT)
-        self._spool.put(outputs, uuid.uuid4().hex, {"data": result})
+        keep = image if self.wants_image else None
+        self._spool.put(outputs, uuid.uuid4().hex, {"data": result}, keep,
+                        image_name if keep is not None else None)
         for worker in self._all_workers():
             worker.notify()
 
@@ -103,12 +115,13 @@ class SnapshotWebhooks:
     def info(self) -> list[dict[str, Any]]:
         """What ``/info/`` and ``/status/`` list: targets with their delivery counts."""
         if self._spool is None:
-            return [{"id": i, "target": t, "event": EVENT}
+            return [{"id": i, "target": t.url, "event": EVENT, "image": t.image}
                     for i, t in enumerate(self.targets, start=1)]
         out = []
         for i, (target, worker) in enumerate(self._workers, start=1):
             stats = worker.stats()
-            out.append({"id": i, "target": target, "event": EVENT, "pending": stats["pending"],
+            out.append({"id": i, "target": target.url, "event": EVENT, "image": target.image,
+                        "pending": stats["pending"],
                         "failed": stats["failed"], "delivered": stats["delivered"],
                         "last_error": stats["last_error"]})
         return out

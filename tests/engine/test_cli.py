@@ -54,7 +54,8 @@ def test_read_mmc_and_config(evaldata):
     p = run("read", str(evaldata / "images/eu/eu1.jpg"), "--mmc", "--config",
             '{"mode": "fast"}')
     res = json.loads(p.stdout)["results"][0]
-    assert p.returncode == 0 and res["model_make"] == [] and res["vehicle"]["type"]
+    assert p.returncode == 0 and res["vehicle"]["type"]
+    assert res["model_make"] == [{"make": "generic", "model": "Unknown", "score": 0}]
 
 
 def test_models_check(tmp_path, models_dir):

@@ -77,7 +77,10 @@ def test_snapshot_shape_matches_golden_keys(recognizer, eu1):
     assert set(plain["results"][0]["vehicle"]) == {"score", "type", "box"}
     mmc = recognizer.recognize(eu1, mmc=True).to_dict()["results"][0]
     assert set(golden["results"][0]) <= set(mmc)
-    assert mmc["model_make"] == []  # no make/model model shipped
+    # No make/model or orientation model ships: Plate Recognizer's "unknown" entries, never
+    # empty lists (clients index [0]) and never an invented make.
+    assert mmc["model_make"] == [{"make": "generic", "model": "Unknown", "score": 0}]
+    assert mmc["orientation"] == [{"orientation": "Unknown", "score": 0}]
     assert mmc["color"][0]["color"] in (*vehicle_color.COLORS, "unknown")  # never an empty list
     json.dumps(mmc)  # serialisable as is
 

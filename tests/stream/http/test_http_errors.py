@@ -120,11 +120,27 @@ async def test_400_for_bad_image_files(make_client, car_jpg):
         (b"plain text file", "not an image"),
         (car_jpg[: len(car_jpg) // 3], "truncated"),
         (png_with_size(13_000, 1_000), "too large"),
-        (png_with_size(100_000, 100_000), "upload:"),  # PIL's own bomb check
     ]:
         f = aiohttp.FormData()
         f.add_field("upload", data, filename="x.jpg", content_type="image/jpeg")
         await expect(await client.post("/v1/plate-reader/", data=f), 400, says=says)
+
+
+async def test_413_names_the_pixel_limit_before_decoding(make_client):
+    client = await make_client(max_pixels=4_000_000)
+    for w, h in ((100_000, 100_000), (7_746, 7_746), (2_001, 2_000)):
+        f = aiohttp.FormData()
+        f.add_field("upload", png_with_size(w, h), filename="x.png", content_type="image/png")
+        body = await expect(await client.post("/v1/plate-reader/", data=f), 413, key="error")
+        assert "the limit is 4.0 Mpx (--max-pixels)" in body["error"], body
+        assert f"{w}x{h}" in body["error"] or w == 100_000  # Pillow refuses to open that one
+
+
+async def test_413_names_the_configured_upload_limit(make_client, car_jpg):
+    client = await make_client(max_upload_mb=0.05)
+    body = await expect(await client.post("/v1/plate-reader/", data=form(car_jpg)), 413,
+                        key="error")
+    assert "the upload limit is 0.05 MiB" in body["error"], body
 
 
 @pytest.mark.parametrize(("fields", "says"), [
@@ -133,7 +149,8 @@ async def test_400_for_bad_image_files(make_client, car_jpg):
     ({"timestamp": "yesterday"}, "timestamp"),
     ({"mmc": "maybe"}, "mmc"),
     ({"config": "{not json"}, "config"),
-    ({"config": '{"treshold_d": 0.5}'}, "config.treshold_d"),
+    ({"config": '{"mode": "turbo"}'}, "config.mode"),
+    ({"config": '{"text_formats": ["[0-9]{3}"]}'}, "config.text_formats"),
     ({"config": '{"threshold_d": 7}'}, "config.threshold_d"),
 ])
 async def test_400_names_the_bad_field(make_client, car_jpg, fields, says):
@@ -160,7 +177,7 @@ async def test_405_and_404(make_client):
     assert set(body) == {"detail"}
     r = await client.put("/v1/plate-reader")
     await expect(r, 405)
-    assert r.headers["Allow"] == "POST"
+    assert r.headers["Allow"] == "OPTIONS,POST"  # OPTIONS: CORS preflight
     await expect(await client.post("/info/"), 405)
     await expect(await client.get("/v2/nothing"), 404)
 
@@ -186,31 +203,76 @@ async def test_429_when_the_inference_queue_is_full(make_client, recognizer, car
         await asyncio.sleep(0.01)
     r = await client.post("/v1/plate-reader/", data=form(car_jpg))
     body = await expect(r, 429, says="queue is full")
-    assert body["status_code"] == 429 and r.headers["Retry-After"] == "1"
+    # derived from the backlog and recent throughput (none here: one a second assumed)
+    assert body["status_code"] == 429 and int(r.headers["Retry-After"]) >= 2
     stalled.start()  # now the first request is answered
     assert (await r1).status == 201
     stalled.stop()
 
 
 async def test_429_when_too_many_requests_are_in_flight(make_client, recognizer, car_jpg):
-    # Requests whose body is still arriving count as in flight; with queue_size=1 and
-    # max_batch=1 at most 1 + 2 * 1 are admitted, the next gets 429 before its body is read.
-    idle = EngineWorker(recognizer, max_queue=1, max_batch=1)
-    client = await make_client(worker_=idle, queue_size=1)
-    slow = []
-    for _ in range(3):
-        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
-        writer.write(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/"
-                     b"form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
-        await writer.drain()
-        slow.append(writer)
+    # Requests received and waiting for inference count; with queue_size=1 and max_batch=1
+    # at most 1 + 2 * 1 are admitted, the next gets 429 with a derived Retry-After.
+    stalled = EngineWorker(recognizer, max_queue=10, max_batch=1)
+    client = await make_client(worker_=stalled, queue_size=1)
+    waiting = [asyncio.ensure_future(client.post("/v1/plate-reader/", data=form(car_jpg)))
+               for _ in range(3)]
     while client.app[STATE].in_flight < 3:
         await asyncio.sleep(0.01)
     r = await client.post("/v1/plate-reader/", data=form(car_jpg))
     body = await expect(r, 429, says="busy")
-    assert body["status_code"] == 429 and r.headers["Retry-After"] == "1"
-    for writer in slow:
-        writer.close()
-    while client.app[STATE].in_flight:
+    assert body["status_code"] == 429 and int(r.headers["Retry-After"]) >= 2
+    stalled.start()
+    assert [(await w).status for w in waiting] == [201] * 3
+    stalled.stop()
+
+
+async def _stalled_uploads(port: int, n: int) -> list[tuple[asyncio.StreamReader,
+                                                           asyncio.StreamWriter]]:
+    conns = []
+    for _ in range(n):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/"
+                     b"form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
+        await writer.drain()
+        conns.append((reader, writer))
+    return conns
+
+
+async def test_clients_still_sending_hold_no_engine_slot(make_client, car_jpg):
+    # queue_size=1 admits 1 + 2 * 8 requests to the engine; 30 stalled uploads hold none.
+    client = await make_client(queue_size=1)
+    stalled = await _stalled_uploads(client.port, 30)
+    while client.app[STATE].receiving < 30:
         await asyncio.sleep(0.01)
-    assert (await client.get("/")).status == 200
+    r = await client.post("/v1/plate-reader/", data=form(car_jpg))
+    assert r.status == 201, await r.text()
+    assert client.app[STATE].in_flight == 0
+    for _, writer in stalled:
+        writer.close()
+
+
+async def test_408_when_the_body_does_not_arrive_in_time(make_client):
+    client = await make_client(body_timeout=0.5)
+    [(reader, writer)] = await _stalled_uploads(client.port, 1)
+    answer = await asyncio.wait_for(reader.read(4096), 10)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"application/json" in head
+    assert json.loads(body)["detail"].startswith("Timed out reading the request body")
+    writer.close()
+
+
+async def test_unknown_config_keys_are_ignored_listed_and_logged_once(make_client, car_jpg,
+                                                                      caplog):
+    """Plate Recognizer's own clients send keys we do not know ({"mmc": true, "blur": true})."""
+    client = await make_client()
+    caplog.set_level("INFO", logger="stream.http.routes")
+    for _ in range(2):
+        r = await client.post("/v1/plate-reader/", data=form(
+            car_jpg, config='{"mmc": true, "blur": true, "treshold_d": 0.5, "mode": "fast"}'))
+        assert r.status == 201, await r.text()
+        assert r.headers["X-Platestream-Ignored-Config"] == "mmc, blur, treshold_d"
+    logged = [m for m in caplog.messages if "ignoring config key" in m]
+    assert len(logged) == 3 and any("'blur'" in m for m in logged)
+    r = await client.post("/v1/plate-reader/", data=form(car_jpg, config='{"mode": "fast"}'))
+    assert r.status == 201 and "X-Platestream-Ignored-Config" not in r.headers

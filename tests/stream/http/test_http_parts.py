@@ -23,9 +23,10 @@ from stream.http.parsing import (
     make_filename,
     parse_bool,
     parse_timestamp,
+    upload_bytes,
 )
 from stream.http.ratelimit import RateLimiter
-from stream.http.usage import UsageStore
+from stream.http.usage import MAX_CALLS, UsageStore
 
 
 @pytest.mark.parametrize(("value", "expected", "exception"), [
@@ -61,9 +62,9 @@ def test_filename_is_hhmm_random_name():
 
 
 def test_upload_file_names_are_sanitised(car_jpg):
-    image, name = decode_upload(RawForm(upload=car_jpg, upload_name="C:\\x\\..\\evil<>.jpg"),
-                                Limits(10 << 20))
-    assert name == "evil.jpg" and image.ndim == 3
+    data, name = upload_bytes(RawForm(upload=car_jpg, upload_name="C:\\x\\..\\evil<>.jpg"),
+                              Limits(10 << 20))
+    assert name == "evil.jpg" and decode_upload(data).ndim == 3
 
 
 @pytest.mark.parametrize("mangle", [
@@ -76,8 +77,8 @@ def test_base64_variants_clients_send(car_jpg, mangle):
     import base64
 
     text = mangle(base64.b64encode(car_jpg).decode())
-    image, name = decode_upload(RawForm(upload=text), Limits(10 << 20))
-    assert image.shape[2] == 3 and name == "upload.jpg"
+    data, name = upload_bytes(RawForm(upload=text), Limits(10 << 20))
+    assert decode_upload(data).shape[2] == 3 and name == "upload.jpg"
 
 
 @pytest.mark.parametrize(("changes", "says"), [
@@ -108,7 +109,8 @@ def test_usage_resets_monthly_and_persists(tmp_path):
     assert store.record() == (1, 1) and store.record() == (2, 2)
     stats = store.statistics()
     assert stats == {"usage": {"month": 12, "calls": 2, "year": 2024,
-                               "resets_on": "2025-01-01T00:00:00Z"}, "total_calls": 2}
+                               "resets_on": "2025-01-01T00:00:00Z"}, "total_calls": MAX_CALLS}
+    assert store.lifetime() == 2
     store.flush()
     assert UsageStore(path, clock=lambda: now[0]).usage()["calls"] == 2
     now[0] = datetime(2025, 1, 1, 0, 1, tzinfo=UTC)
