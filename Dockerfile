@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PLATESTREAM_MODELS=/models
+    PLATESTREAM_MODELS=/models \
+    PLATESTREAM_STATE=/data
 
 # libglib2.0-0: OpenCV's headless wheel still links it. PyAV's wheel bundles FFmpeg.
 RUN apt-get update \
@@ -21,9 +22,7 @@ COPY engine ./engine
 COPY stream ./stream
 COPY trt_builder ./trt_builder
 COPY configs ./configs
-# norfair pins numpy<2 but works with numpy 2: installed without its deps (they are ours).
 RUN pip install . \
-    && pip install --no-deps "norfair>=2.2" \
     && python -c "import engine, stream, norfair, av, cv2, onnxruntime"
 
 RUN useradd --system --uid 10001 --home-dir /data platestream \
@@ -34,4 +33,4 @@ VOLUME ["/data"]
 EXPOSE 8080
 
 ENTRYPOINT ["platestream"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/data"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -160,12 +160,20 @@ def main() -> int:
     ap.add_argument("--plates", type=int, default=200_000, help="distinct plates")
     ap.add_argument("--queries", type=int, default=200, help="searches of each kind")
     ap.add_argument("--url", help="postgresql://... (default: SQLite in --dir)")
+    ap.add_argument("--pg-temp", action="store_true",
+                    help="start a throwaway PostgreSQL (Debian's postgresql package) and use it")
     ap.add_argument("--dir", help="state directory (default: a temporary one, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the filled store")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="reports/bench_store.json")
     a = ap.parse_args()
     state = Path(a.dir) if a.dir else Path(tempfile.mkdtemp(prefix="bench-store-"))
+    pg = None
+    if a.pg_temp:
+        from tests.stream.services import Postgres
+
+        pg = Postgres()
+        a.url = pg.create_db("bench")
     store = open_store(StoreConfig(url=a.url), state)
     try:
         print(f"filling {a.events} events ({a.plates} distinct plates) in "
@@ -190,6 +198,8 @@ def main() -> int:
         }
     finally:
         store.close()
+        if pg is not None:
+            pg.close()
         if not a.dir and not a.keep:
             shutil.rmtree(state, ignore_errors=True)
     print(json.dumps(result, indent=2))

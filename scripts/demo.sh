@@ -15,5 +15,7 @@ elif [[ ! -x .venv/bin/python ]]; then
 fi
 args=("$@")
 [[ " ${args[*]} " == *" --print-events"* ]] || args=(--print-events short "${args[@]}")
-echo "[demo] platestream run configs/demo.yaml (Ctrl-C to stop; outputs in demo-output/)" >&2
-exec .venv/bin/python -m stream.cli run configs/demo.yaml "${args[@]}"
+echo "[demo] platestream run configs/demo.yaml (Ctrl-C to stop; outputs and the log in" \
+    "demo-output/)" >&2
+exec .venv/bin/python -m stream.cli --log-file demo-output/platestream.log \
+    run configs/demo.yaml "${args[@]}"

@@ -49,18 +49,34 @@ if [[ ! -x .venv/bin/python ]]; then
         "$PY" -m venv .venv
     fi
 fi
-PIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
+PIP=(.venv/bin/python -m pip --disable-pip-version-check --no-input)
+LOG=.venv/setup.log    # pip's own output; its tail is shown only when a step fails
+pip_step() {  # pip_step "what we are doing" pip-args...
+    local what=$1; shift
+    say "$what"
+    if ! "${PIP[@]}" "$@" >>"$LOG" 2>&1; then
+        say "failed: $what; the last lines of $ROOT/$LOG:"
+        tail -n 25 "$LOG" | sed 's/^/    /'
+        exit 1
+    fi
+}
 stamp=.venv/.platestream-installed
 extras=""; [[ $WITH_TEST -eq 1 ]] && extras="[dev]"
 want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    say "installing platestream$extras and dependencies into .venv"
-    "${PIP[@]}" install --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    "${PIP[@]}" install -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
-    # norfair pins numpy<2 but works with numpy 2; its own deps are in pyproject.
-    "${PIP[@]}" install --no-deps "norfair>=2.2" 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -c "import engine, stream, norfair, av, cv2, onnxruntime" \
-        || { say "the install did not complete (see pip's messages above)"; exit 1; }
+    : >"$LOG"
+    pip_step "upgrading pip" install --upgrade pip
+    # norfair-enough replaces norfair (same `norfair` package): drop an old norfair first, or
+    # uninstalling it later would delete the fork's files.
+    if "${PIP[@]}" show -q norfair >/dev/null 2>&1; then
+        pip_step "removing norfair (replaced by norfair-enough)" uninstall -y norfair
+    fi
+    pip_step "installing platestream$extras and its dependencies (log: $LOG)" install -e ".$extras"
+    if ! .venv/bin/python -c "import engine, stream, norfair, av, cv2, onnxruntime" >>"$LOG" 2>&1; then
+        say "the install did not complete; the last lines of $ROOT/$LOG:"
+        tail -n 25 "$LOG" | sed 's/^/    /'
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 

@@ -8,5 +8,7 @@ PLATESTREAM_MODELS=$(scripts/setup.sh --test)
 export PLATESTREAM_MODELS
 export PYTHONUNBUFFERED=1
 echo "[test] models: $PLATESTREAM_MODELS"
+# The wheel as users install it (fresh venv, not editable): read and run work from there.
+scripts/test_wheel.sh
 # pytest exits 5 when no test ran: that is a failure here, as is any other non-zero code.
 exec .venv/bin/python -m pytest -p no:cacheprovider --durations=15 "$@"

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from engine import __version__
 from engine.backends.select import PREFERENCES
@@ -185,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="platestream", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"platestream {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-file", metavar="FILE", help="also write the full log (debug level, "
+                   "e.g. every event's details) to FILE")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("read", help="read the plates of image files, one Snapshot JSON each")
@@ -233,13 +236,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(verbose: bool, log_file: str | None) -> None:
+    """Console at INFO (DEBUG with -v); ``log_file`` gets everything at DEBUG."""
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        try:
+            Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.FileHandler(Path(log_file).expanduser(), encoding="utf-8"))
+        except OSError as exc:
+            raise EngineError(f"--log-file {log_file}: {exc.strerror or exc}") from None
+    logging.basicConfig(level=logging.DEBUG if (verbose or log_file) else logging.INFO,
+                        format=LOG_FORMAT, handlers=handlers)
+    # norfair advises a vectorized distance for every tracker; ours is scalar on purpose (it
+    # compares plate texts) and sees a handful of plates.
+    logging.getLogger("norfair.tracker").addFilter(
+        lambda record: "scalar distance function" not in str(record.msg))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        setup_logging(args.verbose, args.log_file)
         return int(args.func(args) or 0)
     except EngineError as exc:
         print(f"platestream: {exc}", file=sys.stderr)

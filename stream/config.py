@@ -8,7 +8,10 @@ error names the file line and the key path, e.g.
 Relative video paths (camera ``url`` that is not a URL or a device) are resolved in the data
 directory: ``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` next to the
 project root; a path found in none of them is tried relative to the working directory.
-Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``.
+Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``, which
+defaults to the state directory (``stream.state``); the spool defaults to
+``STATE/spool/CONFIG-NAME.sqlite``. Nothing goes to the working directory unless the config
+names a relative ``output_dir``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
 from stream.sinks.paths import check_template
+from stream.state import resolve_state_dir
 from stream.store.config import StoreConfig
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
@@ -164,9 +168,10 @@ class StreamConfig:
     engine: EngineSection = field(default_factory=EngineSection)
     server: ServerSettings = field(default_factory=lambda: ServerSettings(enabled=False))
     timezone: str = "UTC"
-    output_dir: str = "."
-    spool: str = "platestream-spool.sqlite"
+    output_dir: str = field(default_factory=lambda: str(resolve_state_dir()))
+    spool: str | None = None
     source: str = ""
+    state_dir: str = field(default_factory=lambda: str(resolve_state_dir()))
     store: StoreConfig = field(default_factory=StoreConfig)
     known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
     node_id: str = field(default_factory=lambda: topic_part(socket.gethostname()))
@@ -176,7 +181,12 @@ class StreamConfig:
 
     @property
     def spool_path(self) -> Path:
-        return self.output_path(self.spool)
+        """``spool`` (relative to ``output_dir``), else one spool per config file in the
+        state directory: two configs never deliver each other's events."""
+        if self.spool is not None:
+            return self.output_path(self.spool)
+        name = Path(self.source).stem if self.source else "platestream"
+        return Path(self.state_dir).expanduser() / "spool" / f"{name}.sqlite"
 
 
 def is_live_url(url: str) -> bool:
@@ -201,8 +211,13 @@ _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "
              "spool", "store", "known_plates", "node_id")
 
 
-def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) -> StreamConfig:
-    """Load and check a config file; raises ConfigError naming the line and key."""
+def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
+                state_dir: str | os.PathLike[str] | None = None) -> StreamConfig:
+    """Load and check a config file; raises ConfigError naming the line and key.
+
+    ``state_dir`` defaults to ``stream.state.resolve_state_dir()``; it is where ``output_dir``
+    and the spool go when the file does not name them.
+    """
     root = compose_file(Path(path))
     src = str(path)
     if not isinstance(root.value, dict):
@@ -245,9 +260,11 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None) ->
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             fail(top["timezone"], ("timezone",),
                  f"unknown time zone {simple['timezone']!r} (e.g. UTC, Europe/Paris)")
+    state = str(Path(state_dir).expanduser() if state_dir else resolve_state_dir())
+    simple.setdefault("output_dir", state)
     return StreamConfig(
         cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
-        source=src, store=store, known_plates=known, **simple,
+        source=src, state_dir=state, store=store, known_plates=known, **simple,
         **({"node_id": node_id} if node_id else {}),
     )
 
@@ -285,6 +302,8 @@ def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputC
             fail(n, path, "'store' is the event store's name; choose another output name")
         mqtt = None
         if isinstance(n.value, dict) and getattr(n.value.get("type"), "value", None) == "mqtt":
+            check_keys(n.value, ["type", "only", "max_attempts", "backoff_max", *MQTT_KEYS],
+                       path)
             own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
             if node_id and "node_id" not in own:  # the top-level node_id names this node
                 own["node_id"] = Node(node_id, n.line, n.source)

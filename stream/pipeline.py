@@ -113,7 +113,7 @@ class Pipeline:
         if self._started:
             return
         if self.cfg.store.enabled:
-            self.store = open_store(self.cfg.store, self.base)
+            self.store = open_store(self.cfg.store, self.cfg.state_dir)
         seeds_dir = Path(self.cfg.source).parent if self.cfg.source else Path.cwd()
         try:
             self.known = KnownPlates.from_config(self.cfg.known_plates, seeds_dir,
@@ -207,9 +207,12 @@ class Pipeline:
         for name in targets:
             self.deliveries[name].notify()
         r = event.recognition.results[0]
-        log.info("camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
-                 r.plate, r.score, r.extra.get("direction"),
-                 f" known ({known['list']})" if known else "")
+        # With a printer (run --print-events) the printed line is the console's one line per
+        # event; the details then go to the log at debug level (run --log-file keeps them).
+        log.log(logging.INFO if self.on_event is None else logging.DEBUG,
+                "camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
+                r.plate, r.score, r.extra.get("direction"),
+                f" known ({known['list']})" if known else "")
         if self.on_event is not None:
             try:
                 self.on_event(event)

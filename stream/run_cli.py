@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stream.cli import add_engine_args, add_worker_arg, build_recognizer
 from stream.config import StreamConfig, load_config
+from stream.state import writable_dir
 
 __all__ = ["register"]
 
@@ -42,8 +43,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, data_dir=args.data_dir)
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
-          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}")
+          f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}; "
+          f"store: {_store_line(cfg)}; known plates: "
+          f"{', '.join(cfg.known_plates) or 'none'}")
     return 0
+
+
+def _store_line(cfg: StreamConfig) -> str:
+    if not cfg.store.enabled:
+        return "off"
+    return cfg.store.safe_url or "sqlite"
 
 
 def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
@@ -87,6 +96,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from stream.pipeline import Pipeline
 
     cfg = load_config(args.config, data_dir=args.data_dir)
+    writable_dir(cfg.spool_path.parent, "spool directory")
+    writable_dir(cfg.output_dir, "output directory")
+    if cfg.server.enabled:
+        writable_dir(cfg.server.data_path, "server data directory")
     run_server = None
     if cfg.server.enabled:
         try:

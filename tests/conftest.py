@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ os.environ.setdefault("PLATESTREAM_MODELS", str(MODELS_DIR))
 # The suite's expected reads are the fp32 models' (scripts/setup.sh may have built int8 copies,
 # which precision auto would pick up); tests/engine/test_quantize.py covers int8 on its own.
 os.environ.setdefault("PLATESTREAM_PRECISION", "fp32")
+# Never the user's ~/.local/state: a session directory, and one per test (below).
+os.environ["PLATESTREAM_STATE"] = tempfile.mkdtemp(prefix="platestream-state-")
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own state directory (spools, usage counters), also for its subprocesses."""
+    d = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("PLATESTREAM_STATE", str(d))
+    return d
 
 
 def pytest_configure(config: pytest.Config) -> None:

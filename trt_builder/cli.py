@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +20,21 @@ from trt_builder.builder import TARGET_KEYS, BuildOptions, build_engines
 
 __all__ = ["register", "add_build_args", "options_from_args", "run_build", "main"]
 
-DEFAULT_OUT = "engines"
+
+def default_out() -> Path:
+    """``$PLATESTREAM_ENGINES`` (where the engine looks for them), else STATE/engines."""
+    from stream.state import resolve_state_dir
+
+    env = os.environ.get("PLATESTREAM_ENGINES")
+    return Path(env).expanduser() if env else resolve_state_dir() / "engines"
 
 
 def add_build_args(p: argparse.ArgumentParser) -> None:
     """The build options, shared by both entry points."""
     p.add_argument("--models-dir", help="ONNX models directory (default: $PLATESTREAM_MODELS, "
                    "then ~/.cache/platestream/models)")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                   help=f"where engines are written (default: ./{DEFAULT_OUT})")
+    p.add_argument("--out", metavar="DIR", help="where engines are written (default: "
+                   "$PLATESTREAM_ENGINES, else the state directory's engines/)")
     p.add_argument("--fp16", action="store_true", help="allow FP16 kernels (2x faster on most "
                    "GPUs, same plate text in our parity test)")
     p.add_argument("--int8", action="store_true",
@@ -50,7 +57,7 @@ def add_build_args(p: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(
         models_dir=resolve_models_dir(args.models_dir),
-        out_dir=Path(args.out).expanduser(),
+        out_dir=Path(args.out).expanduser() if args.out else default_out(),
         fp16=args.fp16,
         int8=args.int8,
         calib_images=Path(args.calib_images).expanduser() if args.calib_images else None,

@@ -50,7 +50,7 @@ class MqttSender:
         self._timers: dict[str, threading.Timer] = {}
         self._closed = False
         c = mqtt.Client(CallbackAPIVersion.VERSION2,
-                        client_id=f"platestream-{cfg.node_id}-{topic_part(name)}",
+                        client_id=cfg.client_id or f"platestream-{cfg.node_id}-{topic_part(name)}",
                         protocol=mqtt.MQTTv311)
         if cfg.username is not None:
             c.username_pw_set(cfg.username, cfg.password)

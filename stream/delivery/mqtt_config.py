@@ -31,6 +31,8 @@ class MqttConfig:
         "ge": 0, "help": "seconds before {prefix}/{camera}/known is emptied again (0: never)"})
     node_id: str = field(default_factory=lambda: topic_part(socket.gethostname()), metadata={
         "help": "this platestream node in client id and Home Assistant device"})
+    client_id: str | None = field(default=None, metadata={
+        "help": "MQTT client id (default platestream-NODE-OUTPUT; unique per broker)"})
     keepalive: int = field(default=30, metadata={"ge": 5, "le": 3600})
     heartbeat: float = field(default=30.0, metadata={
         "ge": 0, "le": 3600, "help": "seconds between this node's retained status on "

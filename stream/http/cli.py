@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how long to wait to batch concurrent requests (default 5)")
     p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",
                    help="POST each result to URL (repeatable)")
-    p.add_argument("--data-dir", help="usage counter and webhook spool directory (default data)")
+    p.add_argument("--data-dir", help="usage counter and webhook spool directory (default: the "
+                   "state directory, $PLATESTREAM_STATE or ~/.local/state/platestream)")
     p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
     add_engine_args(p)
     add_worker_arg(p)
@@ -93,12 +94,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from stream.cli import build_recognizer
     from stream.engine_worker import EngineWorker
     from stream.http.server import run_server
+    from stream.state import writable_dir
 
     try:
         settings = settings_from_args(args)
     except (SettingsError, EngineError) as exc:
         print(f"platestream: {exc}", file=sys.stderr)
         return 2
+    writable_dir(settings.data_path, "data directory")
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
@@ -131,5 +134,5 @@ def _open_store(args: argparse.Namespace, settings: ServerSettings):  # noqa: AN
         if isinstance(root.value, dict) and "cameras" in root.value:
             cfg = config.load_config(args.config)
             store_cfg, lists, base = cfg.store, cfg.known_plates, Path(args.config).parent
-    store = open_store(store_cfg, settings.data_dir) if store_cfg.enabled else None
+    store = open_store(store_cfg, settings.data_path) if store_cfg.enabled else None
     return store, KnownPlates.from_config(lists, base, backend=store)

@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -62,7 +61,7 @@ def create_app(
     only submits to it. Webhook delivery threads and the usage counter live and die with the
     app (a cleanup context).
     """
-    data_dir = Path(settings.data_dir)
+    data_dir = settings.data_path
     state = ServerState(
         worker=worker,
         settings=settings,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from stream.bounds import bound_violation
+from stream.state import resolve_state_dir
 
 __all__ = ["ServerSettings", "WebhookTarget"]
 
@@ -56,8 +58,9 @@ class ServerSettings:
         default=(), metadata={"help": "URLs (or {url, image}) receiving each result as an "
                               "image.done webhook"}
     )
-    data_dir: str = field(
-        default="data", metadata={"help": "directory of the usage counter and webhook spool"}
+    data_dir: str | None = field(
+        default=None, metadata={"help": "directory of the usage counter and webhook spool "
+                                        "(default: the state directory)"}
     )
     enabled: bool = field(default=True, metadata={"help": "start the API with `platestream run`"})
     cors_origins: tuple[str, ...] | None = field(
@@ -95,6 +98,11 @@ class ServerSettings:
                 WebhookTarget(hook)  # raises ValueError naming a bad URL
         if self.token is not None and (not self.token or any(c.isspace() for c in self.token)):
             raise ValueError("server.token: must be a non-empty string without spaces")
+
+    @property
+    def data_path(self) -> Path:
+        """``data_dir``, else the state directory (``stream.state``)."""
+        return Path(self.data_dir).expanduser() if self.data_dir else resolve_state_dir()
 
     @property
     def max_upload_bytes(self) -> int:

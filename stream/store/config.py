@@ -20,7 +20,7 @@ class StoreConfig:
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"expected a postgresql:// URL, got {_safe(self.url)!r}")
+            raise ValueError(f"store.url: expected a postgresql:// URL, got {_safe(self.url)!r}")
 
     @property
     def safe_url(self) -> str | None:

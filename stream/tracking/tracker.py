@@ -7,7 +7,6 @@ for every analysed frame, also with no observations, so tracks end on time.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,16 +22,6 @@ from stream.tracking.distances import get_distance
 
 __all__ = ["Observation", "Track", "PlateTracker", "direction_degrees"]
 
-
-class _NoScalarDistanceAdvice(logging.Filter):
-    """norfair logs advice to use a vectorized distance on the root logger for every tracker;
-    ours is scalar on purpose (it compares plate texts) and sees a handful of plates."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "scalar distance function" not in str(record.msg)
-
-
-logging.getLogger().addFilter(_NoScalarDistanceAdvice())
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -145,10 +134,12 @@ class PlateTracker:
         ]
         self._norfair.update(dets)
         alive = {id(obj): obj for obj in self._norfair.tracked_objects}
-        by_det = {id(d): d for d in dets}
+        # norfair keeps a copy of the matched detection: its ``data`` (our Observation) says
+        # whether the object was matched in this frame.
+        this_frame = {id(o) for o in observations}
         for key, obj in alive.items():
             det = obj.last_detection
-            if det is None or id(det) not in by_det:
+            if det is None or id(det.data) not in this_frame:
                 continue
             entry = self._tracks.get(key)
             if entry is None or entry[0] is not obj:

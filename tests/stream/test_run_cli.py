@@ -19,7 +19,11 @@ from tests.stream.helpers import free_port, wait_for, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CMD = [sys.executable, "-m", "stream.cli", "run", "--threads", "2"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _env() -> dict[str, str]:
+    """Read per test: PLATESTREAM_STATE is each test's own (tests/conftest.py)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_run_prints_events_and_exits_when_the_video_ends(tmp_path, evaldata):
@@ -29,7 +33,7 @@ def test_run_prints_events_and_exits_when_the_video_ends(tmp_path, evaldata):
         "outputs": {"csv": {"type": "csv", "file": "{camera_id}.csv"}},
     })
     out = subprocess.run([*CMD, str(cfg), "--print-events", "--data-dir", str(evaldata)],
-                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+                         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["results"][0]["plate"] for e in events] == ["ls15ebc"]
@@ -60,7 +64,7 @@ def test_run_with_server_serves_status_metrics_and_snapshot(tmp_path, evaldata, 
                                "loop": True, "sample": 3, "outputs": ["jsonl"]}},
         "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
     })
-    proc = subprocess.Popen([*CMD, str(cfg)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*CMD, str(cfg)], cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -102,7 +106,7 @@ def test_run_with_a_taken_port_says_so_in_one_line(tmp_path, evaldata):
             "cameras": {"street": {"url": str(evaldata / "videos" / "license_plate.mp4"),
                                    "outputs": []}},
         })
-        out = subprocess.run([*CMD, str(cfg)], cwd=ROOT, env=ENV, capture_output=True,
+        out = subprocess.run([*CMD, str(cfg)], cwd=ROOT, env=_env(), capture_output=True,
                              text=True, timeout=120)
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr

@@ -69,6 +69,7 @@ def _pending_ids(spool: Path, output: str) -> set[str]:
 def test_kill_9_then_restart_resends_from_the_spool(tmp_path, evaldata, receiver):
     cfg = {
         "output_dir": str(tmp_path / "out"),
+        "spool": "platestream-spool.sqlite",  # named: the two config files share it
         "cameras": {"toll": {"url": str(evaldata / "videos" / "cars.mp4"), "realtime": False,
                              "sample": 2, "outputs": ["hook"]}},
         "outputs": {"hook": {"type": "webhook", "url": receiver.url, "image": "none",

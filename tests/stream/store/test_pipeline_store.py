@@ -79,5 +79,5 @@ def test_every_event_is_stored_with_crops_and_known_plate(run_videos):
 def test_store_off(run_videos):
     cfg, status, stored, _ = run_videos({"store": {"enabled": False}})
     assert stored is None and "store" not in status["outputs"]
-    assert not (Path(cfg.output_dir) / "events.sqlite").exists()
+    assert not (Path(cfg.state_dir) / "events.sqlite").exists()
     assert read_jsonl(Path(cfg.output_dir) / "staff.jsonl")  # known plates work without it

@@ -146,3 +146,29 @@ def test_bulk_import_is_searchable_and_keeps_existing_rows(store):
     assert n == 39 and store.stats()["events"] == 39
     assert store.get("ev-1").plate == "ab123cd"  # already stored: left as it was
     assert _plates(store.query(EventQuery(plate="BK007Z2"))) == ["bk007zz"]
+
+
+def test_ingestion_goes_on_while_retention_deletes(store_config, tmp_path):
+    import threading
+
+    store = open_store(StoreConfig(url=store_config.url, keep_days=1), tmp_path / "state")
+    try:
+        old = time.time() - 5 * 86400
+        store.put_many([event(i, f"od{i:05d}x",
+                              ts=datetime.fromtimestamp(old + i, UTC).isoformat())
+                        for i in range(3000)])
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (store.enforce_retention(), done.set()))
+        t.start()
+        puts = 0
+        while not done.is_set() and puts < 2000:  # bounded
+            store.put(event(10_000 + puts, "ab123cd", ts=datetime.now(UTC).isoformat()),
+                      images={"plate": JPEG})
+            puts += 1
+        t.join(60)
+        print(f"{puts} events stored while retention deleted 3000")
+        assert done.is_set() and puts >= 1  # puts went through between retention batches
+        assert store.stats()["events"] == puts
+        assert store.stats()["deleted_events"] == 3000
+    finally:
+        store.close()
