@@ -82,6 +82,7 @@ def main() -> int:
             d.mkdir()
             (d / "node.yaml").write_text(yaml.safe_dump({
                 "node_id": name, "output_dir": str(d), "store": {"enabled": False},
+                "spool": "spool.sqlite",  # its own (the default is per config name)
                 "cameras": {"street": {"url": video, "realtime": True, "sample": 2,
                                        "outputs": ["hub", "log"]}},
                 "outputs": {"hub": {"type": "mqtt", "host": "127.0.0.1", "port": broker.port,

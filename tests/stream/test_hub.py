@@ -252,6 +252,7 @@ def _run_node(tmp: Path, broker_port: int, node_id: str, video: str, data_dir: P
     d = tmp / node_id
     d.mkdir()
     cfg = {"node_id": node_id, "output_dir": str(d), "store": {"enabled": False},
+           "spool": "spool.sqlite",  # its own spool (the default one is per config name)
            "cameras": {"street": {"url": video, "realtime": False, "sample": 2,
                                   "outputs": ["hub", "log"]}},
            "outputs": {"hub": {"type": "mqtt", "host": "127.0.0.1", "port": broker_port,
