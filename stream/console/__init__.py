@@ -17,7 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from stream.console.auth import Sessions
+from stream.console.auth import Sessions, same_origin
 from stream.console.views import CONSOLE, JINJA, Console, routes
 
 __all__ = ["setup_console"]
@@ -50,11 +50,23 @@ def setup_console(app: web.Application, *, token: str | None, pipeline: Any = No
     else:
         log.warning("console: no server token set: the web console /ui/ and the /api/v1/ "
                     "event API are open to anyone who can reach this server")
+    app.middlewares.append(_cross_site_guard)
     app.router.add_static("/ui/static/", _static_dir(), name="console-static",
                           append_version=False)
     app.add_routes(routes())
     app.cleanup_ctx.append(_live)
     app.on_shutdown.append(_close_streams)
+
+
+@web.middleware
+async def _cross_site_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Writes to the console and the event API from another site's page are refused (a
+    browser names that site in ``Origin``). With a token the session already needs the CSRF
+    header; this also covers an open console, e.g. one bound to loopback."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and \
+            request.path.startswith(("/ui/", "/api/")) and not same_origin(request):
+        return web.json_response({"detail": "Cross-site request refused."}, status=403)
+    return await handler(request)
 
 
 def _static_dir() -> Path:

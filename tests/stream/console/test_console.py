@@ -111,6 +111,16 @@ async def test_open_console_pages_and_one_warning(make_console, caplog):
     r = await client.get("/ui/static/console.css")
     assert r.status == 200 and "text/css" in r.headers["Content-Type"]
 
+    # open, but not to other sites' pages: a cross-site write is refused
+    body = {"list": "staff", "plate": "xy987zz"}
+    r = await client.post("/api/v1/known-plates", json=body,
+                          headers={"Origin": "http://evil.example"})
+    assert r.status == 403
+    host = f"{client.server.host}:{client.server.port}"
+    r = await client.post("/api/v1/known-plates", json=body,
+                          headers={"Origin": f"http://{host}"})
+    assert r.status == 201
+
 
 async def test_login_session_cookie_and_csrf(make_console):
     client = await make_console(token=TOKEN)
