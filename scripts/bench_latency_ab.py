@@ -44,7 +44,7 @@ for image, row in zip(images, rows):
     result = rec.recognize(image, hint, config=config)
     out.append((time.perf_counter() - t0) * 1000)
     reads.append(sorted(p.plate for p in result.results))
-print(json.dumps({"ms": out, "reads": reads}))
+print(json.dumps({"ms": out, "reads": reads, "precision": getattr(rec, "precision", "fp32")}))
 """
 
 
@@ -87,11 +87,13 @@ def main() -> int:
         try:
             sides: dict[str, list[float]] = {"old": [], "new": []}
             reads: dict[str, list] = {}
+            precisions: dict[str, set[str]] = {}
             for i in range(args.rounds):
                 for name, src, env in (("old", old, {}), ("new", ROOT, new_env)):
                     got = time_side(src, args.data, args.threads, config, env)
                     sides[name] += got["ms"]
                     reads[name] = got["reads"]
+                    precisions.setdefault(name, set()).add(got["precision"])
                 print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
@@ -101,7 +103,7 @@ def main() -> int:
     report = {"old": {"rev": args.rev, **summary(sides["old"])},
               "new": {"rev": rev, **summary(sides["new"])}, "rounds": args.rounds,
               "threads": args.threads, "mode": args.mode,
-              "precision": args.precision or "default",
+              "precision": {k: sorted(v) for k, v in precisions.items()},
               "same_reads": sum(a == b for a, b in zip(reads["old"], reads["new"], strict=True)),
               "images": len(reads["new"]), "load_avg": list(os.getloadavg())}
     report["p50_change_pct"] = round(

@@ -10,6 +10,14 @@ the sampled frames are dropped. Prints a table and writes a JSON report.
 
     .venv/bin/python scripts/bench_stream.py                       # N = 1, 2, 4, 8; 30 s each
     .venv/bin/python scripts/bench_stream.py --cameras 1,2 --duration 10 --sample 2
+    .venv/bin/python scripts/bench_stream.py --fps 5 --cameras 1,2,4,8,12 --repeat 2 \
+        --plot docs/perf/bench_stream.png        # per-camera memory and CPU as N grows
+    .venv/bin/python scripts/bench_stream.py --fps 5 --cameras 8 --src /tmp/old-checkout
+        # the same measurement with another checkout's code (side by side)
+
+Each run also records the load average (the machine may be shared: compare runs made side by
+side), the RSS and CPU per camera (peak RSS minus the RSS with the models loaded and no camera
+running, divided by N) and the engine's mean batch (frames per recognize_batch call).
 
 The 1080p25 clip is made once from the sample video (evaldata/videos/cars.mp4) with PyAV
 (libx264) and cached under reports/bench_media/.
@@ -30,7 +38,9 @@ from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# --src DIR: measure another checkout's code (the --one subprocess imports from there)
+_SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else str(ROOT)
+sys.path.insert(0, _SRC)
 FPS = 25
 
 
@@ -84,23 +94,31 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
             os.link(video, copy) if video.stat().st_dev == Path(tmp).stat().st_dev else (
                 copy.write_bytes(video.read_bytes()))
             cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
-                               "sample": args.sample, "motion": not args.no_motion}
+                               "motion": not args.no_motion,
+                               **({"fps": args.fps} if args.fps else {"sample": args.sample})}
         cfg_path = Path(tmp) / "bench.yaml"
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
-        worker = EngineWorker(Recognizer.from_models_dir(None, threads=threads),
-                              workers=args.workers)
+        extra = {"precision": args.precision} if args.precision else {}
+        rec = Recognizer.from_models_dir(None, threads=threads, **extra)
+        worker = EngineWorker(rec, workers=args.workers)
         worker.start()
+        rec.recognize(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # warm the sessions
+        base_rss = _rss_mb()
         pipeline = Pipeline(cfg, worker)
         pipeline.start()
         try:
             time.sleep(args.warmup)
+            load0 = os.getloadavg()[0]
             s0, r0, t0 = _totals(pipeline.status()), resource.getrusage(resource.RUSAGE_SELF), \
                 time.monotonic()
+            w0 = worker.stats()
             time.sleep(args.duration)
             s1, r1, t1 = _totals(pipeline.status()), resource.getrusage(resource.RUSAGE_SELF), \
                 time.monotonic()
+            w1 = worker.stats()
+            load1 = os.getloadavg()[0]
         finally:
             pipeline.stop()
             worker.stop()
@@ -109,6 +127,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall * 100
     rt = d["min_decoded"] / wall / FPS
     drop_ratio = d["frames_dropped"] / max(1, d["frames_sampled"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    batches = w1["batches"] - w0["batches"]
     return {
         "cameras": n,
         "seconds": round(wall, 1),
@@ -122,9 +142,23 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "drop_ratio": round(drop_ratio, 3),
         "events": d["events"],
         "cpu_percent": round(cpu, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak, 1),
+        "base_rss_mb": round(base_rss, 1),
+        "rss_per_camera_mb": round((peak - base_rss) / n, 1),
+        "cpu_per_camera_percent": round(cpu / n, 1),
+        "mean_batch": round((w1["processed"] - w0["processed"]) / max(1, batches), 2),
+        "load_avg_1min": [round(load0, 2), round(load1, 2)],
+        "precision": getattr(rec, "precision", "fp32"),
         "real_time": rt >= 0.95 and drop_ratio <= 0.05,
     }
+
+
+def _rss_mb() -> float:
+    """Resident memory now (VmRSS), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> int:
@@ -134,6 +168,14 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     p.add_argument("--sample", type=int, default=2, help="analyse every Nth frame (Stream's "
                    "default is 2)")
+    p.add_argument("--fps", type=float, default=None, help="analyse at most FPS frames a "
+                   "second per camera (the camera's fps: key; overrides --sample)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per N (shared machines: 2)")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+                   help="engine precision (default: the engine's own, auto)")
+    p.add_argument("--src", type=Path, help="measure the code of this checkout instead")
+    p.add_argument("--plot", type=Path, help="write a PNG of RSS and CPU per camera vs N "
+                   "(needs matplotlib)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime threads per run (default: cores / workers, as `run`)")
@@ -151,33 +193,46 @@ def main() -> int:
     clip = make_1080p(src, ROOT / "reports" / "bench_media" / f"{src.stem}_1080p25.mp4")
     rows = []
     for n in (int(x) for x in args.cameras.split(",")):
-        cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
-               "--duration", str(args.duration), "--warmup", str(args.warmup),
-               "--sample", str(args.sample), "--workers", str(args.workers)]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        if args.no_motion:
-            cmd.append("--no-motion")
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(out.stderr[-3000:], file=sys.stderr)
-            return 1
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        r = rows[-1]
-        print(f"N={n}: rt {r['realtime_factor']:.2f}  analysed {r['analysed_fps']:.1f} fps  "
-              f"dropped {r['frames_dropped']}  cpu {r['cpu_percent']:.0f}%  "
-              f"rss {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+        for _ in range(args.repeat):
+            cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
+                   "--duration", str(args.duration), "--warmup", str(args.warmup),
+                   "--sample", str(args.sample), "--workers", str(args.workers)]
+            for flag in ("threads", "fps", "precision", "src"):
+                if getattr(args, flag):
+                    cmd += [f"--{flag}", str(getattr(args, flag))]
+            if args.no_motion:
+                cmd.append("--no-motion")
+            out = subprocess.run(cmd, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": ""})
+            if out.returncode != 0:
+                print(out.stderr[-3000:], file=sys.stderr)
+                return 1
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"N={n}: rt {r['realtime_factor']:.2f}  analysed {r['analysed_fps']:.1f} fps  "
+                  f"dropped {r['frames_dropped']}  cpu {r['cpu_percent']:.0f}%  "
+                  f"rss {r['peak_rss_mb']:.0f} MB  load {r['load_avg_1min']}",
+                  file=sys.stderr, flush=True)
     best = max((r["cameras"] for r in rows if r["real_time"]), default=0)
     header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still", "dropped",
-              "drop %", "CPU %", "peak RSS MB", "real time")
-    print(" | ".join(header))
+              "drop %", "CPU %", "CPU %/cam", "peak RSS MB", "RSS MB/cam", "mean batch",
+              "load 1m", "real time")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for r in rows:
-        print(" | ".join(str(v) for v in (
+        print("| " + " | ".join(str(v) for v in (
             r["cameras"], r["realtime_factor"], r["decoded_fps"], r["analysed_fps"],
             r["frames_skipped_still"], r["frames_dropped"], round(100 * r["drop_ratio"], 1),
-            r["cpu_percent"], r["peak_rss_mb"], "yes" if r["real_time"] else "no")))
+            r["cpu_percent"], r.get("cpu_per_camera_percent"), r["peak_rss_mb"],
+            r.get("rss_per_camera_mb"), r.get("mean_batch"),
+            "/".join(str(x) for x in r.get("load_avg_1min", [])),
+            "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")
+    if args.plot:
+        rate = f"fps {args.fps:g}" if args.fps else f"sample {args.sample}"
+        plot(rows, args.plot, f"1080p25, {rate}")
     report = {
+        "src": _SRC, "fps": args.fps,
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
         "motion_gate": not args.no_motion, "threads": args.threads or "cores / workers",
         "workers": args.workers,
@@ -189,6 +244,31 @@ def main() -> int:
     args.out.write_text(json.dumps(report, indent=2))
     print(f"report: {args.out}")
     return 0
+
+
+def plot(rows: list[dict], path: Path, what: str) -> None:
+    """RSS and CPU per camera against N, every run a point (runs of one N side by side)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    n = [r["cameras"] for r in rows]
+    a.plot(n, [r["rss_per_camera_mb"] for r in rows], "o")
+    a.plot(n, [r["peak_rss_mb"] for r in rows], "s", alpha=0.5)
+    a.set(xlabel="cameras", ylabel="MiB", title="RSS per camera (o), peak RSS (s)")
+    b.plot(n, [r["cpu_per_camera_percent"] for r in rows], "o")
+    for r in rows:
+        b.annotate(f"{r['load_avg_1min'][1]:.0f}", (r["cameras"], r["cpu_per_camera_percent"]),
+                   fontsize=7, textcoords="offset points", xytext=(4, 4))
+    b.set(xlabel="cameras", ylabel="% of one core", title="CPU per camera (label: load avg)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"scripts/bench_stream.py, {what}, 2 shared cores")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from engine import PlateRead, Recognition
+from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.events import PlateEvent, build_event
@@ -36,6 +37,10 @@ TRACK_TIMEOUT_S = 1.5
 # light call); the vehicle, its type and the candidates are computed once per event, for the
 # best frame (Recognizer.enrich). The event is the same as with full calls on every frame.
 PER_VEHICLE_ENRICH = True
+# With zones, the engine sees only the zones' bounding box (plus this margin, in analysis
+# pixels, so a plate whose centre is inside a zone is never cut): a smaller input, so plates
+# are larger in the detector's 416x416 letterbox, and no reads of plates elsewhere.
+ZONE_MARGIN = 48
 
 
 @dataclass
@@ -48,6 +53,22 @@ class AnalyzerStats:
     low_score: int = 0
     errors: int = 0
     last_error: str | None = None
+
+
+def _shifted(read: PlateRead, area: tuple[int, int, int, int] | None, sign: int = 1
+             ) -> PlateRead:
+    """``read`` of the image cut at ``area`` in frame pixels (sign -1: the other way)."""
+    if area is None:
+        return read
+    dx, dy = sign * area[0], sign * area[1]
+
+    def move(b: Box) -> Box:
+        return Box(b.xmin + dx, b.ymin + dy, b.xmax + dx, b.ymax + dy)
+
+    vehicle = read.vehicle
+    if vehicle is not None:
+        vehicle = dataclasses.replace(vehicle, box=move(vehicle.box))
+    return read.replace(box=move(read.box), vehicle=vehicle)
 
 
 class CameraAnalyzer(threading.Thread):
@@ -70,6 +91,7 @@ class CameraAnalyzer(threading.Thread):
         self._memory = RecentPlates(cam.memory_decay, cam.match_ratio)
         self._gate = MotionGate() if cam.motion else None
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
+        self._areas: dict[tuple[int, int, float], tuple[int, int, int, int] | None] = {}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_event.set()
@@ -103,18 +125,37 @@ class CameraAnalyzer(threading.Thread):
             self.stats.skipped_still += 1
             self._finish(self._tracker.update([], frame.ts))
             return
-        rec = self._recognize(frame)
+        area = self._area(frame)
+        rec = self._recognize(frame, area)
         if rec is None:
             return
         self.stats.analysed += 1
-        obs = [Observation(r, frame.ts, frame, rec.processing_time)
-               for r in rec.results if self._in_zone(r, frame)]
+        obs = [Observation(_shifted(r, area), frame.ts, frame, rec.processing_time)
+               for r in rec.results]
+        obs = [o for o in obs if self._in_zone(o.read, frame)]
         self._finish(self._tracker.update(obs, frame.ts))
 
-    def _recognize(self, frame: Frame) -> Recognition | None:
+    def _area(self, frame: Frame) -> tuple[int, int, int, int] | None:
+        """The part of the frame the engine looks at (x1, y1, x2, y2), None for all of it."""
+        if not self._zones:
+            return None
+        h, w = frame.image.shape[:2]
+        key = (w, h, frame.scale)
+        if key not in self._areas:
+            pts = np.concatenate(self._zones) * frame.scale
+            x1, y1 = (pts.min(0) - ZONE_MARGIN).astype(int)
+            x2, y2 = (pts.max(0) + ZONE_MARGIN).astype(int)
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+            whole = (x1, y1, x2, y2) == (0, 0, w, h) or x2 - x1 < 16 or y2 - y1 < 16
+            self._areas[key] = None if whole else (int(x1), int(y1), int(x2), int(y2))
+        return self._areas[key]
+
+    def _recognize(self, frame: Frame, area: tuple[int, int, int, int] | None
+                   ) -> Recognition | None:
         cam = self.cam
+        image = frame.image if area is None else frame.image[area[1]:area[3], area[0]:area[2]]
         try:
-            fut = self.worker.submit(frame.image, cam.regions, cam.mmc, cam.engine_config,
+            fut = self.worker.submit(image, cam.regions, cam.mmc, cam.engine_config,
                                      light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
@@ -147,9 +188,14 @@ class CameraAnalyzer(threading.Thread):
         if not PER_VEHICLE_ENRICH or best.frame is None:
             return best
         cam = self.cam
+        area = self._area(best.frame)
+        image = best.frame.image
+        if area is not None:
+            image = image[area[1]:area[3], area[0]:area[2]]
         try:
-            read = self.worker.recognizer.enrich(best.frame.image, best.read, cam.regions,
+            read = self.worker.recognizer.enrich(image, _shifted(best.read, area, -1), cam.regions,
                                                  cam.mmc, cam.engine_config)
+            read = _shifted(read, area)
         except Exception as exc:
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"

@@ -59,3 +59,36 @@ def test_events_identical_with_vehicle_details_once_per_vehicle(tmp_path, evalda
     assert st["motion_skipped_fraction"] == pytest.approx(
         st["frames_skipped_still"] / max(1, st["frames_skipped_still"] + st["frames_analysed"]),
         abs=0.01)
+
+
+def test_zone_detection_sees_only_the_zone_area(tmp_path, evaldata, engine_worker, monkeypatch):
+    """With zones the engine gets the zones' bounding box (+ margin); boxes come back in
+    frame pixels, and the event's vehicle is attached by the winner's enrich."""
+    shapes = []
+    submit = engine_worker.submit
+
+    def spy(image, *a, **kw):
+        shapes.append(image.shape)
+        return submit(image, *a, **kw)
+
+    monkeypatch.setattr(engine_worker, "submit", spy)
+    zone = [[400, 300], [900, 300], [900, 600], [400, 600]]
+    cfg = make_config(tmp_path, {
+        "cameras": {"street": {
+            "url": str(evaldata / "videos" / "license_plate.mp4"), "realtime": False,
+            "sample": 3, "outputs": ["jsonl"], "zones": [zone], "motion": False,
+        }},
+        "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
+    })
+    with Pipeline(cfg, engine_worker) as p:
+        assert wait_for(p.done, 120), p.status()
+        assert p.wait_delivered(30), p.status()
+    m = analysis.ZONE_MARGIN
+    assert shapes and set(shapes) == {(300 + 2 * m, 500 + 2 * m, 3)}
+    events = read_jsonl(Path(cfg.output_dir) / "street.jsonl")
+    assert [e["results"][0]["plate"] for e in events] == ["ls15ebc"]
+    r = events[0]["results"][0]
+    assert 400 <= (r["box"]["xmin"] + r["box"]["xmax"]) / 2 <= 900
+    assert 300 <= (r["box"]["ymin"] + r["box"]["ymax"]) / 2 <= 600
+    assert events[0]["image_width"] == 1280
+    assert r["vehicle"]["type"] and r["vehicle"]["box"]["xmin"] >= 400 - m

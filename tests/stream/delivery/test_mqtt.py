@@ -183,3 +183,32 @@ def test_broker_down_then_up_loses_nothing(tmp_path, evaldata, engine_worker):
     finally:
         sub.close()
         b.close()
+
+
+def test_last_will_says_offline_when_the_process_dies(broker):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, time\n"
+            "from stream.delivery.mqtt import MqttSender\n"
+            "from stream.delivery.mqtt_config import MqttConfig\n"
+            f"s = MqttSender(MqttConfig(port={broker.port}, discovery=False))\n"
+            "assert s._connected.wait(20)\n"
+            "print('READY', flush=True)\n"
+            "time.sleep(60)\n")
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        watch = Listener(broker.port, ("platestream/availability",))
+        assert wait_for(lambda: watch.on("platestream/availability") == ["online"], 5)
+        proc.kill()  # no clean disconnect: the broker sends the last will
+        assert wait_for(lambda: watch.on("platestream/availability") == ["online", "offline"],
+                        10), watch.on("platestream/availability")
+        watch.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
