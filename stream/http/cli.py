@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
                    help="lookups per second per token (default: unlimited)")
     p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
+    p.add_argument("--max-batch", type=int, metavar="N",
+                   help="images per engine call (default 4: bounds the models' memory)")
     p.add_argument("--batch-window-ms", type=float,
                    help="how long to wait to batch concurrent requests (default 5)")
     p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 _OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
-              "batch_window_ms", "webhooks", "data_dir", "max_pixels", "body_timeout")
+              "batch_window_ms", "webhooks", "data_dir", "max_pixels", "body_timeout",
+              "max_batch")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -104,6 +107,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     writable_dir(settings.data_path, "data directory")
     recognizer = build_recognizer(args)
     worker = EngineWorker(recognizer, max_queue=settings.queue_size,
+                          max_batch=settings.max_batch,
                           batch_window_ms=settings.batch_window_ms, workers=args.workers)
     store, known = _open_store(args, settings)  # raises StoreError: one line from main
     worker.start()

@@ -52,6 +52,7 @@ INFER_TIMEOUT_S = 120.0
 # (ByteBudget) and a connection, each for at most server.body_timeout.
 MAX_RECEIVING = 512
 IGNORED_CONFIG_HEADER = "X-Platestream-Ignored-Config"
+BODY_BUDGET_MIN = 48 * 1048576
 
 
 @dataclass(eq=False)
@@ -82,8 +83,10 @@ class ServerState:
         # Requests decoded, queued or running at once (bodies already received): with the
         # engine queue bounded too, memory stays bounded under any load.
         self.max_in_flight = self.settings.queue_size + 2 * self.worker.max_batch
-        # Bodies in memory: room for 16 largest uploads (or 96 MiB), whichever is more.
-        self.bodies = ByteBudget(max(16 * self.limits.body, 96 * 1048576))
+        # Bodies in memory (and their transient copies: base64 text, decoded bytes): room
+        # for three largest bodies or 48 MiB, whichever is more; measured with
+        # scripts/hostile_load.py, which keeps the server under 600 MB with it.
+        self.bodies = ByteBudget(max(3 * self.limits.body, BODY_BUDGET_MIN))
         # Images decoded or waiting: room for one largest image being decoded (or several
         # smaller ones), so decoded pixels (3 bytes each) stay within ~150 MB by default.
         per = self.settings.max_pixels

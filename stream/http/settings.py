@@ -51,6 +51,10 @@ class ServerSettings:
     queue_size: int = field(
         default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
     )
+    max_batch: int = field(
+        default=4, metadata={"ge": 1, "le": 32, "help": "images per engine call; each image "
+                             "of a batch holds ~12 MB of model activations"}
+    )
     batch_window_ms: float = field(
         default=5.0, metadata={"ge": 0, "le": 1000, "help": "wait to batch concurrent requests"}
     )

@@ -222,3 +222,26 @@ def test_documented_region_codes_are_accepted():
 
 
 _ = asyncio
+
+
+def test_pixel_and_body_budgets_name_their_limits():
+    from stream.http.admission import ByteBudget, PixelBudget
+    from stream.http.errors import ApiError
+
+    pixels = PixelBudget(per_image=10_000_000, limit=5)  # at least two decodes of the largest
+    assert pixels.limit == 20_000_000
+    pixels.take(20_000_000, retry_after=3)
+    with pytest.raises(ApiError) as exc:
+        pixels.take(1, retry_after=3)
+    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "3"
+    assert "the limit is 20 Mpx" in exc.value.detail
+    pixels.give(20_000_000)
+    pixels.take(1, retry_after=3)
+    with pytest.raises(ApiError) as exc:
+        pixels.check_size(5000, 2001)
+    assert exc.value.status == 413 and "5000x2001" in exc.value.detail
+    body = ByteBudget(1 << 20)
+    body.take(1 << 20)
+    with pytest.raises(ApiError, match="the limit is 1 MiB") as exc:
+        body.take(1)
+    assert exc.value.status == 429
