@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.backends.select import Preference
+from engine.backends.triton import TritonSettings
 from engine.precision import Precision
 
 __all__ = ["EngineSettings", "DEFAULT_WORKERS"]
@@ -55,5 +56,8 @@ class EngineSettings:
     batch_window_ms: float = field(default=5.0, metadata={
         "flag": "worker", "ge": 0, "le": 1000,
         "help": "how long to wait to batch concurrent images (default 5)"})
+    triton: TritonSettings = field(default_factory=TritonSettings, metadata={
+        "help": "the Triton server for backend: triton (url, timeout, retries...); --triton-url "
+                "/ $PLATESTREAM_TRITON_URL set its url"})
     max_queue: int = field(default=64, metadata={
         "ge": 1, "help": "images waiting for the engine (frames dropped / 429 beyond)"})

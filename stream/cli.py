@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -26,7 +26,7 @@ from stream.state import resolve_state_dir
 __all__ = ["main", "add_engine_args", "engine_settings", "build_recognizer", "build_worker"]
 
 # Modules that add subcommands (each has ``register(subparsers)``).
-_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
+_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli", "stream.hub.cli")
 
 
 def positive_int(text: str) -> int:
@@ -63,6 +63,11 @@ def add_engine_args(p: argparse.ArgumentParser, *, worker: bool = False) -> None
         env = f.metadata.get("env")
         p.add_argument("--" + f.name.replace("_", "-"), default=None, **_flag_type(hints[f.name]),
                        help=f.metadata["help"] + (f"; ${env}" if env else ""))
+    p.add_argument("--triton-url", metavar="HOST:PORT", default=None,
+                   help=f"Triton gRPC endpoint for --backend triton; ${TRITON_URL_ENV}")
+
+
+TRITON_URL_ENV = "PLATESTREAM_TRITON_URL"  # engine.triton.url, the one nested setting with a flag
 
 
 def engine_settings(args: argparse.Namespace, section: EngineSettings | None = None, *,
@@ -95,6 +100,9 @@ def engine_settings(args: argparse.Namespace, section: EngineSettings | None = N
             values[name] = value
     if values["engines_dir"] is None:  # where `platestream build-engines` writes by default
         values["engines_dir"] = str(resolve_state_dir() / "engines")
+    url = getattr(args, "triton_url", None) or env.get(TRITON_URL_ENV)
+    if url:
+        values["triton"] = replace(values["triton"], url=url)
     return EngineSettings(**values)
 
 
@@ -112,6 +120,7 @@ def build_recognizer(settings: EngineSettings, *, workers: int | None = None):
         threads=settings.threads or default_threads(workers or settings.workers),
         backend=settings.backend,
         engines_dir=settings.engines_dir,
+        triton=settings.triton,
         precision=settings.precision,
         int8_cache=settings.int8_cache_dir,
     )
@@ -171,6 +180,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
     d = models.resolve_models_dir(engine_settings(args).models_dir)
+    if args.action == "export-triton":
+        return _export_triton(args, d)
     if args.action == "quantize":
         return _cmd_quantize(args, d)
     if args.action == "fetch":
@@ -185,6 +196,32 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"platestream: {line}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _export_triton(args: argparse.Namespace, models_dir) -> int:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from engine.backends.triton_repo import export_triton
+
+    if not args.dir:
+        print("platestream: models export-triton: give the repository directory to write "
+              "(platestream models export-triton DIR)", file=sys.stderr)
+        return 2
+    engines = args.engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
+    try:
+        written = export_triton(Path(args.dir), models_dir,
+                                engines_dir=Path(engines) if engines else None,
+                                device=args.device, instances=args.instances,
+                                max_batch=args.max_batch, force=args.force)
+    except (FileExistsError, OSError) as exc:
+        print(f"platestream: models export-triton: {exc}", file=sys.stderr)
+        return 1
+    for m in written:
+        batch = f"max batch {m.max_batch_size}" if m.max_batch_size else "no batching"
+        print(f"{m.file}: {m.platform}, {batch}, {m.instances} x {m.kind} — {m.note}")
+    print(f"Triton model repository written to {args.dir}: tritonserver --model-repository "
+          f"{args.dir}; nodes use engine.backend: triton")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -205,17 +242,29 @@ def _parser() -> argparse.ArgumentParser:
     add_engine_args(r)
     r.set_defaults(func=_cmd_read)
 
-    m = sub.add_parser("models", help="fetch or check the model files, or build their int8 "
-                       "copies for the CPU")
-    m.add_argument("action", choices=["fetch", "check", "quantize"])
+    m = sub.add_parser("models", help="fetch or check the model files, build their int8 "
+                       "copies for the CPU, or write a Triton model repository")
+    m.add_argument("action", choices=["fetch", "check", "quantize", "export-triton"])
+    m.add_argument("dir", nargs="?", metavar="DIR",
+                   help="export-triton: the Triton model repository to write")
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
     m.add_argument("--mirror", metavar="URL",
                    help="download each FILE from URL/FILE instead of its upstream address")
     m.add_argument("--force", action="store_true", help="download even files that verify; "
-                   "quantize: rebuild even int8 files that are up to date")
+                   "quantize: rebuild even int8 files that are up to date; export-triton: "
+                   "replace models already in DIR")
     m.add_argument("--calib", metavar="DIR|VIDEO", help="quantize: calibrate on these images "
                    "(a directory) or frames of this video, ideally from your own cameras "
                    "(default: the evaluation images next to the models)")
+    t = m.add_argument_group("export-triton")
+    t.add_argument("--engines-dir", help="use the TensorRT engines of `platestream "
+                   "build-engines` found here (default: $PLATESTREAM_ENGINES; else ONNX Runtime)")
+    t.add_argument("--device", choices=["gpu", "cpu"], default="gpu",
+                   help="where Triton runs the model instances (default gpu)")
+    t.add_argument("--instances", type=positive_int, default=1,
+                   help="model instances per device (default 1)")
+    t.add_argument("--max-batch", type=positive_int, default=16,
+                   help="largest batch Triton's dynamic batcher forms (default 16)")
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from engine import ReadOptions, parse_regions
 from engine.errors import EngineConfigError
 from engine.settings import EngineSettings
-from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig
+from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig, topic_part
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
 from stream.server_settings import ServerSettings, WebhookTarget
 from stream.sinks.paths import check_template
@@ -152,6 +153,7 @@ class StreamConfig:
     state_dir: str = field(default_factory=lambda: str(resolve_state_dir()))
     store: StoreConfig = field(default_factory=StoreConfig)
     known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
+    node_id: str = field(default_factory=lambda: topic_part(socket.gethostname()))
 
     def output_path(self, p: str) -> Path:
         return Path(self.output_dir).expanduser() / p
@@ -176,7 +178,7 @@ def strip_credentials(url: str) -> str:
 
 
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
-             "spool", "store", "known_plates")
+             "spool", "store", "known_plates", "node_id")
 
 
 def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
@@ -196,7 +198,13 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str
     server = ServerSettings(enabled=False)
     if "server" in top:
         server = load_server_section(top["server"])
-    outputs = _outputs(top.get("outputs"))
+    node_id = None
+    if "node_id" in top:
+        node_id = top["node_id"].value
+        if not isinstance(node_id, str) or not node_id or any(c in node_id for c in "/+# "):
+            fail(top["node_id"], ("node_id",), f"expected a name without / + # or spaces, "
+                                               f"got {node_id!r}")
+    outputs = _outputs(top.get("outputs"), node_id)
     store = build(StoreConfig, top["store"], ("store",)) if "store" in top else StoreConfig()
     known = _known_plates(top.get("known_plates"), Path(src).parent)
     defaults = top.get("defaults")
@@ -227,6 +235,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str
     return StreamConfig(
         cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
         source=src, state_dir=state, store=store, known_plates=known, **simple,
+        **({"node_id": node_id} if node_id else {}),
     )
 
 
@@ -260,7 +269,7 @@ def load_server_section(node: Node) -> ServerSettings:
     return build(ServerSettings, node, ("server",))
 
 
-def _outputs(node: Node | None) -> dict[str, OutputConfig]:
+def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputConfig]:
     if node is None:
         return {}
     if not isinstance(node.value, dict):
@@ -275,6 +284,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
             check_keys(n.value, ["type", "only", "max_attempts", "backoff_max", *MQTT_KEYS],
                        path)
             own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
+            if node_id and "node_id" not in own:  # the top-level node_id names this node
+                own["node_id"] = Node(node_id, n.line, n.source)
             mqtt = build(MqttConfig, Node(own, n.line, n.source), path)
             n = Node({k: v for k, v in n.value.items() if k not in own}, n.line, n.source)
         o = build(OutputConfig, n, path, fixed={"name": name, "mqtt": mqtt})
