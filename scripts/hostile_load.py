@@ -249,7 +249,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         rss_before = proc_status(proc.pid, "VmRSS")
 
         kinds = attack.kinds()
-        names = list(kinds)
+        names = [k for k in kinds if not args.kinds or k in args.kinds.split(",")]
         weights = [kinds[k][1] for k in names]
         plan = rng.choices(names, weights=weights, k=args.requests)
         sem = asyncio.Semaphore(args.concurrency)
@@ -299,6 +299,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "loadavg": os.getloadavg()},
         "settings": {"requests": args.requests, "concurrency": args.concurrency,
+                     "kinds": args.kinds or "all",
                      "body_timeout_s": args.body_timeout, "seed": args.seed},
         "attack_seconds": round(attack_s, 1),
         "answers_by_status": dict(sorted(by_status.items())),
@@ -350,6 +351,7 @@ def main() -> int:
     p.add_argument("--body-timeout", type=float, default=15.0, help="server.body_timeout, s")
     p.add_argument("--baseline", type=int, default=10, help="real-client requests when idle")
     p.add_argument("--seed", type=int, default=12)
+    p.add_argument("--kinds", default="", help="only these attack kinds (comma-separated)")
     p.add_argument("--out", default=str(ROOT / "reports" / "hostile_load.json"))
     args = p.parse_args()
     if not 1 <= args.requests <= 20_000 or not 1 <= args.concurrency <= 1000:

@@ -18,7 +18,9 @@ from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
-from engine.vehicle_mode import vehicle_mode_dict
+from engine.errors import BackendUnavailable
+from stream import wire
+from stream.config import ServerSettings
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
 from stream.http.admission import DECODE_FACTOR, ByteBudget, PixelBudget, Throughput
@@ -38,7 +40,6 @@ from stream.http.parsing import (
     upload_bytes,
 )
 from stream.http.ratelimit import RateLimiter
-from stream.http.settings import ServerSettings
 from stream.http.usage import MAX_CALLS, UsageStore
 from stream.http.webhooks import SnapshotWebhooks
 
@@ -51,6 +52,7 @@ INFER_TIMEOUT_S = 120.0
 # (ByteBudget) and a connection, each for at most server.body_timeout.
 MAX_RECEIVING = 512
 IGNORED_CONFIG_HEADER = "X-Platestream-Ignored-Config"
+BODY_BUDGET_MIN = 48 * 1048576
 
 
 @dataclass(eq=False)
@@ -81,8 +83,10 @@ class ServerState:
         # Requests decoded, queued or running at once (bodies already received): with the
         # engine queue bounded too, memory stays bounded under any load.
         self.max_in_flight = self.settings.queue_size + 2 * self.worker.max_batch
-        # Bodies in memory: room for 16 largest uploads (or 96 MiB), whichever is more.
-        self.bodies = ByteBudget(max(16 * self.limits.body, 96 * 1048576))
+        # Bodies in memory (and their transient copies: base64 text, decoded bytes): room
+        # for three largest bodies or 48 MiB, whichever is more; measured with
+        # scripts/hostile_load.py, which keeps the server under 600 MB with it.
+        self.bodies = ByteBudget(max(3 * self.limits.body, BODY_BUDGET_MIN))
         # Images decoded or waiting: room for one largest image being decoded (or several
         # smaller ones), so decoded pixels (3 bytes each) stay within ~150 MB by default.
         per = self.settings.max_pixels
@@ -222,13 +226,9 @@ async def _recognize(request: web.Request, st: ServerState, form: RawForm,
     calls, _ = st.usage.record()
     metrics.LOOKUPS.inc()
     rec = rec.replace(
-        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp,
-        extra={**rec.extra, "usage": {"calls": calls, "max_calls": MAX_CALLS}},
-    )
-    if params.config.detection_mode == "vehicle":
-        body = vehicle_mode_dict(rec, params.mmc)
-    else:
-        body = rec.to_dict()
+        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp)
+    body = wire.snapshot_response(rec, usage=(calls, MAX_CALLS),
+                                  detection_mode=params.config.detection_mode, mmc=params.mmc)
     # spooled off the loop (webhooks, event store); the response does not wait for it
     if st.webhooks.targets or st.webhooks.store is not None:
         st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body, data, name))
@@ -259,6 +259,8 @@ async def _result(cf: concurrent.futures.Future[Recognition]) -> Recognition:
         if cf.cancelled() and task is not None and not task.cancelling():
             raise ApiError(503, "Server is shutting down.") from None
         raise
+    except BackendUnavailable:  # the inference server is down: try again later
+        raise ApiError(503, "Inference server unavailable.", headers={"Retry-After": "5"}) from None
     except Exception as exc:  # noqa: BLE001 - the engine's failure, logged by the worker
         raise ApiError(500, f"Inference failed: {type(exc).__name__}.") from None
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from engine import EngineConfig, EngineConfigError, parse_regions
+from engine import EngineConfigError, ReadOptions, parse_regions
 from engine.text_formats import compile_text_format, read_with_text_formats
 from stream.http import ServerSettings, run_server
 from stream.http.admission import Throughput
@@ -196,8 +196,8 @@ def test_text_formats_syntax():
     for bad in ("[0-9]{3}", "", "(ab)", "??", 7):
         with pytest.raises(EngineConfigError, match="text_formats"):
             compile_text_format(bad)
-    assert EngineConfig.parse({"text_formats": ["[0-9]"]}).text_formats == ("[0-9]",)
-    assert EngineConfig.parse({"mode": "redaction"}).threshold_d < EngineConfig().threshold_d
+    assert ReadOptions.parse({"text_formats": ["[0-9]"]}).text_formats == ("[0-9]",)
+    assert ReadOptions.parse({"mode": "redaction"}).threshold_d < ReadOptions().threshold_d
 
 
 def test_text_formats_guide_the_read():
@@ -222,3 +222,26 @@ def test_documented_region_codes_are_accepted():
 
 
 _ = asyncio
+
+
+def test_pixel_and_body_budgets_name_their_limits():
+    from stream.http.admission import ByteBudget, PixelBudget
+    from stream.http.errors import ApiError
+
+    pixels = PixelBudget(per_image=10_000_000, limit=5)  # at least two decodes of the largest
+    assert pixels.limit == 20_000_000
+    pixels.take(20_000_000, retry_after=3)
+    with pytest.raises(ApiError) as exc:
+        pixels.take(1, retry_after=3)
+    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "3"
+    assert "the limit is 20 Mpx" in exc.value.detail
+    pixels.give(20_000_000)
+    pixels.take(1, retry_after=3)
+    with pytest.raises(ApiError) as exc:
+        pixels.check_size(5000, 2001)
+    assert exc.value.status == 413 and "5000x2001" in exc.value.detail
+    body = ByteBudget(1 << 20)
+    body.take(1 << 20)
+    with pytest.raises(ApiError, match="the limit is 1 MiB") as exc:
+        body.take(1)
+    assert exc.value.status == 429
