@@ -30,14 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest image accepted, MiB (default 5)")
     p.add_argument("--max-pixels", type=int, metavar="N",
                    help="largest image accepted, in pixels, read from its header before "
-                        "decoding (default 25000000)")
+                        "decoding (default 16000000)")
     p.add_argument("--body-timeout", type=float, metavar="S",
                    help="seconds a client may take to send its request (default 15)")
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
                    help="lookups per second per token (default: unlimited)")
     p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
     p.add_argument("--max-batch", type=int, metavar="N",
-                   help="images per engine call (default 4: bounds the models' memory)")
+                   help="images per engine call (default 2: bounds the models' memory)")
     p.add_argument("--batch-window-ms", type=float,
                    help="how long to wait to batch concurrent requests (default 5)")
     p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",

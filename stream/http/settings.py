@@ -11,7 +11,7 @@ from stream.state import resolve_state_dir
 
 __all__ = ["ServerSettings", "WebhookTarget"]
 
-DEFAULT_MAX_PIXELS = 25_000_000
+DEFAULT_MAX_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ServerSettings:
         default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
     )
     max_batch: int = field(
-        default=4, metadata={"ge": 1, "le": 32, "help": "images per engine call; each image "
+        default=2, metadata={"ge": 1, "le": 32, "help": "images per engine call; each image "
                              "of a batch holds ~12 MB of model activations"}
     )
     batch_window_ms: float = field(
