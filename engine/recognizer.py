@@ -12,6 +12,7 @@ import numpy as np
 from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
+from engine.backends.triton import TritonSettings
 from engine.config import EngineConfig
 from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
@@ -143,6 +144,7 @@ class Recognizer:
         vehicles: bool = True,
         backend: Preference | None = None,
         engines_dir: str | os.PathLike[str] | None = None,
+        triton: TritonSettings | None = None,
         precision: str | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
@@ -153,6 +155,9 @@ class Recognizer:
                 run raises BackendError with the reason.
             engines_dir: TensorRT engines built by ``platestream build-engines`` (default
                 ``$PLATESTREAM_ENGINES``).
+            triton: the server for backend ``triton`` (default: url
+                ``$PLATESTREAM_TRITON_URL`` or 127.0.0.1:8001); the models run there, so
+                only the OCR config is read from the models directory.
             precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
                 ``int8``: the int8 copies from ``platestream models quantize`` (see
                 engine.precision for what auto picks).
@@ -160,9 +165,11 @@ class Recognizer:
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
         specs += [models.VEHICLE_DETECTOR] if vehicles else []
+        preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
+        if preference == "triton":
+            return cls._on_triton(d, specs, triton, vehicles)
         onnx = {s.key: models.model_path(s, d) for s in specs}
         engines = engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
-        preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
         files = dict(onnx)
@@ -190,9 +197,31 @@ class Recognizer:
         rec.precision = picked.precision
         return rec
 
+    @classmethod
+    def _on_triton(cls, d, specs, settings: TritonSettings | None, vehicles: bool) -> Recognizer:
+        from engine.backends.triton import TritonBackend, TritonLink
+
+        if settings is None:
+            url = os.environ.get("PLATESTREAM_TRITON_URL")
+            settings = TritonSettings(url=url) if url else TritonSettings()
+        link = TritonLink(settings)
+        log.info("engine: backend triton: models on %s (Triton model names: %s)",
+                 settings.url, ", ".join(s.key for s in specs))
+        link.wait_ready([s.key for s in specs])
+        ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
+        ocr = PlateOCR(TritonBackend(link, models.PLATE_OCR.key), ocr_cfg)
+        veh = (VehicleDetector(TritonBackend(link, models.VEHICLE_DETECTOR.key))
+               if vehicles else None)
+        return cls(PlateDetector(TritonBackend(link, models.PLATE_DETECTOR.key)), ocr, veh)
+
     @property
     def backend_name(self) -> str:
         return self.plates.backend.name
+
+    def backend_status(self) -> dict | None:
+        """The inference server's health as this node sees it (remote backends only)."""
+        status = getattr(self.plates.backend, "status", None)
+        return status() if callable(status) else None
 
     def capabilities(self) -> dict[str, object]:
         """What the ``mmc`` fields can hold with the installed models (for /info/)."""

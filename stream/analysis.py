@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from engine import PlateRead, Recognition
+from engine.errors import BackendUnavailable
 from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
@@ -48,6 +49,7 @@ class AnalyzerStats:
     analysed: int = 0
     skipped_still: int = 0
     engine_busy: int = 0
+    engine_unavailable: int = 0  # frames dropped while the inference server was unreachable
     events: int = 0
     repeats: int = 0
     low_score: int = 0
@@ -168,6 +170,10 @@ class CameraAnalyzer(threading.Thread):
                     fut.cancel()
                     return None
             except concurrent.futures.CancelledError:
+                return None
+            except BackendUnavailable as exc:  # logged once per outage by the backend
+                self.stats.engine_unavailable += 1
+                self.stats.last_error = str(exc)
                 return None
             except Exception as exc:  # an engine failure costs this frame, not the camera
                 self.stats.errors += 1

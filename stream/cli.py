@@ -14,15 +14,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from engine import __version__
+from engine.backends.select import PREFERENCES
 from engine.errors import EngineError
 
 __all__ = ["main", "add_engine_args", "build_recognizer"]
 
 # Modules that add subcommands; a module that is not there yet is skipped.
-_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli")
+_SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli", "stream.hub.cli")
 
 
 def positive_int(text: str) -> int:
@@ -42,11 +44,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    "then ~/.cache/platestream/models)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads per model run (default: cores / engine workers)")
-    p.add_argument("--backend", choices=["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"],
+    p.add_argument("--backend", choices=list(PREFERENCES),
                    default=None, help="inference backend (default: $PLATESTREAM_BACKEND or auto: "
-                   "TensorRT when a GPU and fresh engines are present, else CPU)")
+                   "TensorRT when a GPU and fresh engines are present, else CPU; triton: the "
+                   "models run on a Triton server, see --triton-url)")
     p.add_argument("--engines-dir", help="TensorRT engines from `platestream build-engines` "
                    "(default: $PLATESTREAM_ENGINES)")
+    p.add_argument("--triton-url", metavar="HOST:PORT", help="Triton gRPC endpoint for "
+                   "--backend triton (default: $PLATESTREAM_TRITON_URL, then 127.0.0.1:8001)")
     p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
                    help="CPU model precision (default: $PLATESTREAM_PRECISION or auto: the int8 "
                    "models from `platestream models quantize` when the CPU has VNNI or AMX)")
@@ -74,8 +79,20 @@ def build_recognizer(args: argparse.Namespace):
         threads=args.threads or default_threads(getattr(args, "workers", None) or 1),
         backend=args.backend,
         engines_dir=args.engines_dir,
+        triton=_triton_settings(args),
         precision=getattr(args, "precision", None),
     )
+
+
+def _triton_settings(args: argparse.Namespace):
+    """``args.triton`` (a config's engine.triton) with ``--triton-url`` applied, or None."""
+    from engine.backends.triton import TritonSettings
+
+    settings = getattr(args, "triton", None)
+    url = getattr(args, "triton_url", None)
+    if url:
+        return TritonSettings(url=url) if settings is None else replace(settings, url=url)
+    return settings
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
@@ -121,6 +138,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
     d = models.resolve_models_dir(args.models_dir)
+    if args.action == "export-triton":
+        return _export_triton(args, d)
     if args.action == "quantize":
         return _cmd_quantize(args, d)
     if args.action == "fetch":
@@ -135,6 +154,32 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"platestream: {line}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _export_triton(args: argparse.Namespace, models_dir) -> int:  # noqa: ANN001 - a Path
+    from pathlib import Path
+
+    from engine.backends.triton_repo import export_triton
+
+    if not args.dir:
+        print("platestream: models export-triton: give the repository directory to write "
+              "(platestream models export-triton DIR)", file=sys.stderr)
+        return 2
+    engines = args.engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
+    try:
+        written = export_triton(Path(args.dir), models_dir,
+                                engines_dir=Path(engines) if engines else None,
+                                device=args.device, instances=args.instances,
+                                max_batch=args.max_batch, force=args.force)
+    except (FileExistsError, OSError) as exc:
+        print(f"platestream: models export-triton: {exc}", file=sys.stderr)
+        return 1
+    for m in written:
+        batch = f"max batch {m.max_batch_size}" if m.max_batch_size else "no batching"
+        print(f"{m.file}: {m.platform}, {batch}, {m.instances} x {m.kind} — {m.note}")
+    print(f"Triton model repository written to {args.dir}: tritonserver --model-repository "
+          f"{args.dir}; nodes use engine.backend: triton")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -155,17 +200,29 @@ def _parser() -> argparse.ArgumentParser:
     add_engine_args(r)
     r.set_defaults(func=_cmd_read)
 
-    m = sub.add_parser("models", help="fetch or check the model files, or build their int8 "
-                       "copies for the CPU")
-    m.add_argument("action", choices=["fetch", "check", "quantize"])
+    m = sub.add_parser("models", help="fetch or check the model files, build their int8 "
+                       "copies for the CPU, or write a Triton model repository")
+    m.add_argument("action", choices=["fetch", "check", "quantize", "export-triton"])
+    m.add_argument("dir", nargs="?", metavar="DIR",
+                   help="export-triton: the Triton model repository to write")
     m.add_argument("--models-dir", help="models directory (see `read --help`)")
     m.add_argument("--mirror", metavar="URL",
                    help="download each FILE from URL/FILE instead of its upstream address")
     m.add_argument("--force", action="store_true", help="download even files that verify; "
-                   "quantize: rebuild even int8 files that are up to date")
+                   "quantize: rebuild even int8 files that are up to date; export-triton: "
+                   "replace models already in DIR")
     m.add_argument("--calib", metavar="DIR|VIDEO", help="quantize: calibrate on these images "
                    "(a directory) or frames of this video, ideally from your own cameras "
                    "(default: the evaluation images next to the models)")
+    t = m.add_argument_group("export-triton")
+    t.add_argument("--engines-dir", help="use the TensorRT engines of `platestream "
+                   "build-engines` found here (default: $PLATESTREAM_ENGINES; else ONNX Runtime)")
+    t.add_argument("--device", choices=["gpu", "cpu"], default="gpu",
+                   help="where Triton runs the model instances (default gpu)")
+    t.add_argument("--instances", type=positive_int, default=1,
+                   help="model instances per device (default 1)")
+    t.add_argument("--max-batch", type=positive_int, default=16,
+                   help="largest batch Triton's dynamic batcher forms (default 16)")
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:

@@ -19,14 +19,17 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from engine import EngineConfig, parse_regions
+from engine.backends.select import Preference
+from engine.backends.triton import TritonSettings
 from engine.errors import EngineConfigError
-from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig
+from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig, topic_part
 from stream.engine_worker import DEFAULT_WORKERS
 from stream.http.settings import ServerSettings
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
@@ -48,9 +51,10 @@ ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 @dataclass(frozen=True)
 class EngineSection:
-    backend: Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"] = field(
+    backend: Preference = field(
         default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
-                                          "then TensorRT when a GPU and engines are present)"})
+                                          "then TensorRT when a GPU and engines are present; "
+                                          "triton: the models run on a Triton server)"})
     engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
     precision: Literal["auto", "fp32", "int8"] = field(
         default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
@@ -64,6 +68,8 @@ class EngineSection:
     max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
     batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
     max_queue: int = field(default=64, metadata={"ge": 1})
+    triton: TritonSettings = field(default_factory=TritonSettings, metadata={
+        "help": "the Triton server for backend: triton (url, timeout, retries...)"})
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,7 @@ class StreamConfig:
     state_dir: str = field(default_factory=lambda: str(resolve_state_dir()))
     store: StoreConfig = field(default_factory=StoreConfig)
     known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
+    node_id: str = field(default_factory=lambda: topic_part(socket.gethostname()))
 
     def output_path(self, p: str) -> Path:
         return Path(self.output_dir).expanduser() / p
@@ -201,7 +208,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
-             "spool", "store", "known_plates")
+             "spool", "store", "known_plates", "node_id")
 
 
 def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
@@ -221,7 +228,13 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     server = ServerSettings(enabled=False)
     if "server" in top:
         server = build(ServerSettings, top["server"], ("server",))
-    outputs = _outputs(top.get("outputs"))
+    node_id = None
+    if "node_id" in top:
+        node_id = top["node_id"].value
+        if not isinstance(node_id, str) or not node_id or any(c in node_id for c in "/+# "):
+            fail(top["node_id"], ("node_id",), f"expected a name without / + # or spaces, "
+                                               f"got {node_id!r}")
+    outputs = _outputs(top.get("outputs"), node_id)
     store = build(StoreConfig, top["store"], ("store",)) if "store" in top else StoreConfig()
     known = _known_plates(top.get("known_plates"), Path(src).parent)
     defaults = top.get("defaults")
@@ -252,6 +265,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     return StreamConfig(
         cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
         source=src, state_dir=state, store=store, known_plates=known, **simple,
+        **({"node_id": node_id} if node_id else {}),
     )
 
 
@@ -276,7 +290,7 @@ def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
     return out
 
 
-def _outputs(node: Node | None) -> dict[str, OutputConfig]:
+def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputConfig]:
     if node is None:
         return {}
     if not isinstance(node.value, dict):
@@ -291,6 +305,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
             check_keys(n.value, ["type", "only", "max_attempts", "backoff_max", *MQTT_KEYS],
                        path)
             own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
+            if node_id and "node_id" not in own:  # the top-level node_id names this node
+                own["node_id"] = Node(node_id, n.line, n.source)
             mqtt = build(MqttConfig, Node(own, n.line, n.source), path)
             n = Node({k: v for k, v in n.value.items() if k not in own}, n.line, n.source)
         o = build(OutputConfig, n, path, fixed={"name": name, "mqtt": mqtt})

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine import EngineConfig, Recognition, Recognizer, parse_regions
+from engine.errors import BackendUnavailable
 
 __all__ = ["EngineBusy", "EngineWorker"]
 
@@ -93,7 +94,8 @@ class EngineWorker:
         self._jobs = 0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0}
+        self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0,
+                       "unavailable": 0}
         self._busy_s = 0.0
 
     def start(self) -> None:
@@ -178,6 +180,9 @@ class EngineWorker:
         out["max_queue"] = self._queue.maxsize
         out["workers"] = self.workers
         out["backend"] = self.recognizer.backend_name
+        server = getattr(self.recognizer, "backend_status", lambda: None)()
+        if server is not None:  # a remote backend (Triton): reachable or not, since when
+            out["inference_server"] = server
         out["precision"] = getattr(self.recognizer, "precision", "fp32")
         return out
 
@@ -229,10 +234,12 @@ class EngineWorker:
             extra = {"light": True} if light else {}
             results = self.recognizer.recognize_batch(images, regions, mmc, config, **extra)
         except Exception as exc:  # the error belongs to the callers, not to this thread
-            log.exception("engine: batch of %d failed", len(batch))
+            unavailable = isinstance(exc, BackendUnavailable)
+            if not unavailable:  # an unreachable server is logged once per outage, not here
+                log.exception("engine: batch of %d failed", len(batch))
             self._release(batch)
             with self._lock:
-                self._stats["errors"] += len(batch)
+                self._stats["unavailable" if unavailable else "errors"] += len(batch)
             for job in batch:
                 job.future.set_exception(exc)
             return

@@ -9,6 +9,7 @@ loses no accepted event: the next start delivers what is still pending.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -69,7 +70,7 @@ class _Camera:
             "frames_decoded": r.decoded,
             "frames_sampled": r.sampled,
             "frames_analysed": a.analysed,
-            "frames_dropped": self.slot.dropped + a.engine_busy,
+            "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable,
             "frames_skipped_still": a.skipped_still,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(
@@ -102,6 +103,7 @@ class Pipeline:
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
+        self.heartbeat = None  # NodeStatusPublisher when an mqtt output has a heartbeat
         self.cameras: dict[str, _Camera] = {}
         self.store: EventStore | None = None
         self.known: KnownPlates | None = None
@@ -132,6 +134,7 @@ class Pipeline:
                                backoff_max=o.backoff_max, max_attempts=o.max_attempts)
             self.deliveries[name] = d
             d.start()
+        self._start_heartbeat()  # before the cameras: the hub's known plates arrive first
         for name, cam in self.cfg.cameras.items():
             if not cam.active:
                 continue
@@ -148,6 +151,9 @@ class Pipeline:
         if not self._started:
             return
         self._started = False
+        if self.heartbeat is not None:  # says "offline" itself (the will is for crashes)
+            self.heartbeat.stop()
+            self.heartbeat = None
         for c in self.cameras.values():  # signal all first so they stop in parallel
             c.reader._stop_event.set()
         for c in self.cameras.values():
@@ -241,8 +247,48 @@ class Pipeline:
         frame = c.analyzer.last_frame if c is not None else None
         return frame.image if frame is not None else None
 
+    def _start_heartbeat(self) -> None:
+        """This node's retained status for a hub, on the first mqtt output's broker."""
+        for o in self.cfg.outputs.values():
+            if o.type == "mqtt" and o.mqtt is not None and o.mqtt.heartbeat > 0:
+                from stream.node_status import NodeStatusPublisher
+
+                self._load_hub_known()
+                self.heartbeat = NodeStatusPublisher(o.mqtt, o.mqtt.node_id, o.mqtt.heartbeat,
+                                                     self.status, on_known=self._hub_known)
+                self.heartbeat.start()
+                return
+
+    @property
+    def _hub_known_path(self) -> Path:
+        return self.base / "known_plates_hub.json"
+
+    def _load_hub_known(self) -> None:
+        """The hub's lists as last received: a node restarted while the link is down keeps
+        deciding (staff -> open the gate) with them."""
+        try:
+            body = json.loads(self._hub_known_path.read_text())
+        except (OSError, ValueError):
+            return
+        if self.known is not None and isinstance(body, dict):
+            n = self.known.set_remote(body)
+            log.info("known plates: %d from the hub (saved copy)", n)
+
+    def _hub_known(self, body: dict[str, Any]) -> None:
+        if self.known is None:
+            return
+        n = self.known.set_remote(body)
+        tmp = self._hub_known_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(body))
+            tmp.replace(self._hub_known_path)
+        except OSError as exc:
+            log.warning("known plates: the hub's lists could not be saved: %s", exc)
+        log.info("known plates: %d from the hub", n)
+
     def status(self) -> dict[str, Any]:
         return {
+            "node_id": self.cfg.node_id,
             "cameras": {name: c.status() for name, c in self.cameras.items()},
             "outputs": {name: {"type": self._output_type(name), **d.stats(),
                                **(d.send.status() if hasattr(d.send, "status") else {})}

@@ -71,6 +71,8 @@ def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namesp
         threads=args.threads or e.threads,  # None: build_recognizer's cores / workers
         backend=args.backend or (e.backend if e.backend != "auto" else None),
         engines_dir=args.engines_dir or near_config(e.engines_dir),
+        triton=e.triton,
+        triton_url=args.triton_url,  # wins over engine.triton.url (see build_recognizer)
         precision=args.precision or (e.precision if e.precision != "auto" else None),
     )
 

@@ -7,6 +7,7 @@ needs them, so a CPU-only machine never imports TensorRT.
 
 ``auto``: TensorRT when a GPU, TensorRT and fresh engines for every model are present; else
 ONNX Runtime's CUDA provider when a GPU and onnxruntime-gpu are present; else the CPU. The
+``triton`` (models on a Triton Inference Server) is only ever an explicit choice. The
 ``Choice.reason`` says what was picked and why (the caller logs it). An explicit preference
 that cannot be met raises BackendError with the reason instead of silently falling back.
 """
@@ -36,8 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Preference: TypeAlias = Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
-Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime"]
+Preference: TypeAlias = Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt", "triton"]
+Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime", "triton"]
 PREFERENCES: tuple[str, ...] = get_args(Preference)
 
 
@@ -101,6 +102,8 @@ def select_backend(
         )
     if preference == "onnxruntime":
         return Choice("onnxruntime", "ONNX Runtime on the CPU, as configured")
+    if preference == "triton":  # never picked by auto: it needs a server URL
+        return Choice("triton", "a Triton Inference Server over gRPC, as configured")
     p = probes or default_probes()
     gpu = p.gpu()
     if preference == "onnxruntime-cuda":

@@ -18,6 +18,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
+from engine.errors import BackendUnavailable
 from engine.vehicle_mode import vehicle_mode_dict
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
@@ -262,6 +263,8 @@ async def _result(cf: concurrent.futures.Future[Recognition]) -> Recognition:
         if cf.cancelled() and task is not None and not task.cancelling():
             raise ApiError(503, "Server is shutting down.") from None
         raise
+    except BackendUnavailable:  # the inference server is down: try again later
+        raise ApiError(503, "Inference server unavailable.", headers={"Retry-After": "5"}) from None
     except Exception as exc:  # noqa: BLE001 - the engine's failure, logged by the worker
         raise ApiError(500, f"Inference failed: {type(exc).__name__}.") from None
 
