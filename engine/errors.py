@@ -1,6 +1,7 @@
 """Exceptions raised by the engine. Each message says what failed, where, and how to fix it."""
 
-__all__ = ["EngineError", "ModelLoadError", "BackendError", "EngineConfigError", "ImageError"]
+__all__ = ["EngineError", "ModelLoadError", "BackendError", "BackendUnavailable",
+           "EngineConfigError", "ImageError"]
 
 
 class EngineError(Exception):
@@ -13,6 +14,11 @@ class ModelLoadError(EngineError):
 
 class BackendError(EngineError):
     """An inference backend could not be created or failed to run."""
+
+
+class BackendUnavailable(BackendError):
+    """A remote inference server cannot be reached now; nothing ran (drop the frame, retry
+    later: the backend recovers by itself when the server returns)."""
 
 
 class EngineConfigError(EngineError, ValueError):

@@ -90,6 +90,19 @@ if [[ $WITH_TEST -eq 1 ]]; then
     # a real broker and database for the mqtt output and PostgreSQL store tests
     apt_install mosquitto postgresql \
         || say "mosquitto/postgresql missing: the MQTT and PostgreSQL tests will be skipped"
+    # A real Triton server for the `engine.backend: triton` tests and scripts/bench_triton.py:
+    # nvidia-pytriton ships a tritonserver binary (CPU, Python backend). It pins numpy<2, so
+    # it gets its own environment; the tests skip (saying why) when it is not there.
+    triton_want="nvidia-pytriton==0.7.0 onnxruntime>=1.17"
+    if [[ "$(cat .venv-triton/.platestream-installed 2>/dev/null)" != "$triton_want" ]]; then
+        say "installing PyTriton into .venv-triton (the Triton tests' server)"
+        { "$PY" -m venv .venv-triton \
+          && .venv-triton/bin/python -m pip -q --disable-pip-version-check install $triton_want \
+             2>&1 | grep -v '^WARNING: Location' || true; } \
+          && .venv-triton/bin/python -c "import pytriton, onnxruntime, tritonclient.grpc" 2>/dev/null \
+          && echo "$triton_want" > .venv-triton/.platestream-installed \
+          || say "PyTriton could not be installed: the Triton server tests will be skipped"
+    fi
 fi
 
 # Models: $PLATESTREAM_MODELS, else ../shared/models beside the checkout, else the user cache.

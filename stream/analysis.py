@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from engine import PlateRead, Recognition
+from engine.errors import BackendUnavailable
 from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
@@ -48,6 +49,7 @@ class AnalyzerStats:
     analysed: int = 0
     skipped_still: int = 0
     engine_busy: int = 0
+    engine_unavailable: int = 0  # frames dropped while the inference server was unreachable
     events: int = 0
     repeats: int = 0
     low_score: int = 0
@@ -155,7 +157,7 @@ class CameraAnalyzer(threading.Thread):
         cam = self.cam
         image = frame.image if area is None else frame.image[area[1]:area[3], area[0]:area[2]]
         try:
-            fut = self.worker.submit(image, cam.regions, cam.mmc, cam.engine_config,
+            fut = self.worker.submit(image, cam.regions, cam.mmc, cam.read_options,
                                      light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
@@ -168,6 +170,10 @@ class CameraAnalyzer(threading.Thread):
                     fut.cancel()
                     return None
             except concurrent.futures.CancelledError:
+                return None
+            except BackendUnavailable as exc:  # logged once per outage by the backend
+                self.stats.engine_unavailable += 1
+                self.stats.last_error = str(exc)
                 return None
             except Exception as exc:  # an engine failure costs this frame, not the camera
                 self.stats.errors += 1
@@ -194,7 +200,7 @@ class CameraAnalyzer(threading.Thread):
             image = image[area[1]:area[3], area[0]:area[2]]
         try:
             read = self.worker.recognizer.enrich(image, _shifted(best.read, area, -1), cam.regions,
-                                                 cam.mmc, cam.engine_config)
+                                                 cam.mmc, cam.read_options)
             read = _shifted(read, area)
         except Exception as exc:
             self.stats.errors += 1

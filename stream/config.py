@@ -5,9 +5,9 @@ Keys follow Plate Recognizer Stream's (``sample``, ``regions``, ``mmc``, ``max_p
 error names the file line and the key path, e.g.
 ``demo.yaml:7: cameras.gate.fsp: unknown key (did you mean 'fps'?)``.
 
-Relative video paths (camera ``url`` that is not a URL or a device) are resolved in the data
-directory: ``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` next to the
-project root; a path found in none of them is tried relative to the working directory.
+Relative video paths (camera ``url`` that is not a URL or a device) are looked up in the data
+directory the caller gives (the CLI: ``--data-dir``, else ``$PLATESTREAM_DATA``), then relative
+to the working directory.
 Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``, which
 defaults to the state directory (``stream.state``); the spool defaults to
 ``STATE/spool/CONFIG-NAME.sqlite``. Nothing goes to the working directory unless the config
@@ -19,51 +19,36 @@ from __future__ import annotations
 import functools
 import os
 import re
+import socket
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine import EngineConfig, parse_regions
+from engine import ReadOptions, parse_regions
 from engine.errors import EngineConfigError
-from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig
-from stream.engine_worker import DEFAULT_WORKERS
-from stream.http.settings import ServerSettings
+from engine.settings import EngineSettings
+from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig, topic_part
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
+from stream.server_settings import ServerSettings, WebhookTarget
 from stream.sinks.paths import check_template
 from stream.state import resolve_state_dir
 from stream.store.config import StoreConfig
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
 __all__ = [
-    "ConfigError", "EngineSection", "CameraConfig", "OutputConfig", "StreamConfig",
-    "load_config", "resolve_data_dir", "strip_credentials", "is_live_url",
+    "ConfigError", "EngineSection", "ServerSettings", "WebhookTarget", "CameraConfig",
+    "OutputConfig", "StreamConfig",
+    "load_config", "load_server_section", "strip_credentials", "is_live_url",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                  "srt://")
 ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 
-@dataclass(frozen=True)
-class EngineSection:
-    backend: Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"] = field(
-        default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
-                                          "then TensorRT when a GPU and engines are present)"})
-    engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
-    precision: Literal["auto", "fp32", "int8"] = field(
-        default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
-                                          "then int8 when quantized models and VNNI/AMX exist)"})
-    threads: int | None = field(default=None, metadata={
-        "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
-                                    "workers)"})
-    workers: int = field(default=DEFAULT_WORKERS, metadata={"ge": 1, "le": 16,
-                                              "help": "engine threads running frames in parallel"})
-    models_dir: str | None = field(default=None, metadata={"help": "models directory"})
-    max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
-    batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
-    max_queue: int = field(default=64, metadata={"ge": 1})
+# The ``engine:`` section is the engine's own settings schema (flags and env fill it too).
+EngineSection = EngineSettings
 
 
 @dataclass(frozen=True)
@@ -98,9 +83,9 @@ class CameraConfig:
         return is_live_url(self.url)
 
     @functools.cached_property
-    def engine_config(self) -> EngineConfig:
+    def read_options(self) -> ReadOptions:
         """``config`` parsed once (it was checked when the file was loaded), not per frame."""
-        return EngineConfig.parse(self.config)
+        return ReadOptions.parse(self.config)
 
     @property
     def safe_url(self) -> str:
@@ -168,6 +153,7 @@ class StreamConfig:
     state_dir: str = field(default_factory=lambda: str(resolve_state_dir()))
     store: StoreConfig = field(default_factory=StoreConfig)
     known_plates: dict[str, KnownListConfig] = field(default_factory=dict)
+    node_id: str = field(default_factory=lambda: topic_part(socket.gethostname()))
 
     def output_path(self, p: str) -> Path:
         return Path(self.output_dir).expanduser() / p
@@ -191,20 +177,11 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` by the project."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if os.environ.get("PLATESTREAM_DATA"):
-        return Path(os.environ["PLATESTREAM_DATA"]).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "evaldata"
-
-
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
-             "spool", "store", "known_plates")
+             "spool", "store", "known_plates", "node_id")
 
 
-def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
+def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
                 state_dir: str | os.PathLike[str] | None = None) -> StreamConfig:
     """Load and check a config file; raises ConfigError naming the line and key.
 
@@ -220,8 +197,14 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     engine = build(EngineSection, top["engine"], ("engine",)) if "engine" in top else None
     server = ServerSettings(enabled=False)
     if "server" in top:
-        server = build(ServerSettings, top["server"], ("server",))
-    outputs = _outputs(top.get("outputs"))
+        server = load_server_section(top["server"])
+    node_id = None
+    if "node_id" in top:
+        node_id = top["node_id"].value
+        if not isinstance(node_id, str) or not node_id or any(c in node_id for c in "/+# "):
+            fail(top["node_id"], ("node_id",), f"expected a name without / + # or spaces, "
+                                               f"got {node_id!r}")
+    outputs = _outputs(top.get("outputs"), node_id)
     store = build(StoreConfig, top["store"], ("store",)) if "store" in top else StoreConfig()
     known = _known_plates(top.get("known_plates"), Path(src).parent)
     defaults = top.get("defaults")
@@ -230,7 +213,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     cameras_node = top.get("cameras")
     if cameras_node is None or not isinstance(cameras_node.value, dict) or not cameras_node.value:
         fail(cameras_node or root, ("cameras",), "expected a mapping of at least one camera")
-    ddir = resolve_data_dir(data_dir)
+    ddir = Path(data_dir).expanduser() if data_dir else None
     cameras = {}
     for name, node in cameras_node.value.items():
         cameras[name] = _camera(name, node, defaults.value if defaults else {}, outputs, ddir)
@@ -252,6 +235,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     return StreamConfig(
         cameras=cameras, outputs=outputs, engine=engine or EngineSection(), server=server,
         source=src, state_dir=state, store=store, known_plates=known, **simple,
+        **({"node_id": node_id} if node_id else {}),
     )
 
 
@@ -276,7 +260,16 @@ def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
     return out
 
 
-def _outputs(node: Node | None) -> dict[str, OutputConfig]:
+def load_server_section(node: Node) -> ServerSettings:
+    """The ``server:`` section (also what ``serve --config`` reads from a server-only file)."""
+    for key in ("batch_window_ms", "max_batch"):
+        if isinstance(node.value, dict) and key in node.value:
+            fail(node.value[key], ("server", key),
+                 f"moved: write it under engine: (engine.{key}), the one place it lives")
+    return build(ServerSettings, node, ("server",))
+
+
+def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputConfig]:
     if node is None:
         return {}
     if not isinstance(node.value, dict):
@@ -291,6 +284,8 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
             check_keys(n.value, ["type", "only", "max_attempts", "backoff_max", *MQTT_KEYS],
                        path)
             own = {k: v for k, v in n.value.items() if k in MQTT_KEYS}
+            if node_id and "node_id" not in own:  # the top-level node_id names this node
+                own["node_id"] = Node(node_id, n.line, n.source)
             mqtt = build(MqttConfig, Node(own, n.line, n.source), path)
             n = Node({k: v for k, v in n.value.items() if k not in own}, n.line, n.source)
         o = build(OutputConfig, n, path, fixed={"name": name, "mqtt": mqtt})
@@ -314,7 +309,7 @@ def _outputs(node: Node | None) -> dict[str, OutputConfig]:
 
 
 def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str, OutputConfig],
-            ddir: Path) -> CameraConfig:
+            ddir: Path | None) -> CameraConfig:
     path = ("cameras", name)
     if node.value is None:
         fail(node, path, "expected a mapping with at least 'url:'")
@@ -336,7 +331,7 @@ def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str,
         kw["fps"] = None
     try:
         kw["regions"] = parse_regions(cam.regions)
-        EngineConfig.parse(cam.config)
+        ReadOptions.parse(cam.config)
     except EngineConfigError as exc:
         key = "regions" if str(exc).startswith("regions") else "config"
         fail(at(key), (*path, key), str(exc).split(": ", 1)[-1])
@@ -369,9 +364,9 @@ def _is_point(p: Any) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p))
 
 
-def _resolve_video(url: str, ddir: Path, node: Node, path: tuple[str, ...]) -> str:
+def _resolve_video(url: str, ddir: Path | None, node: Node, path: tuple[str, ...]) -> str:
     p = Path(url).expanduser()
-    tried = [p] if p.is_absolute() else [ddir / p, Path.cwd() / p]
+    tried = [p] if p.is_absolute() else [*([ddir / p] if ddir else []), Path.cwd() / p]
     for cand in tried:
         if cand.is_file():
             return str(cand.resolve())

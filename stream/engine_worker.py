@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from engine import EngineConfig, Recognition, Recognizer, parse_regions
+from engine import ReadOptions, Recognition, Recognizer, parse_regions
+from engine.errors import BackendUnavailable
+from engine.settings import DEFAULT_WORKERS as _DEFAULT_WORKERS
 
 __all__ = ["EngineBusy", "EngineWorker"]
 
@@ -29,10 +31,10 @@ log = logging.getLogger(__name__)
 # the largest images the decoder accepts (engine.imageio.MAX_PIXELS, 60 Mpx).
 DEFAULT_MAX_PIXELS = 200_000_000
 
-# What the CLI and configs run: two engine threads overlap one image's Python work (crops,
-# NMS, decoding) with another's model runs, +10-15 % analysed fps on 2 cores
-# (scripts/bench_stream.py).
-DEFAULT_WORKERS = 2
+# What the CLI and configs run (engine.settings): two engine threads overlap one image's
+# Python work (crops, NMS, decoding) with another's model runs, +10-15 % analysed fps on
+# 2 cores (scripts/bench_stream.py).
+DEFAULT_WORKERS = _DEFAULT_WORKERS
 
 
 class EngineBusy(Exception):
@@ -42,7 +44,7 @@ class EngineBusy(Exception):
 @dataclass(slots=True)
 class _Job:
     image: np.ndarray
-    key: tuple[tuple[str, ...], bool, EngineConfig, bool]  # regions, mmc, config, light
+    key: tuple[tuple[str, ...], bool, ReadOptions, bool]  # regions, mmc, config, light
     future: Future[Recognition] = field(default_factory=Future)
 
     @property
@@ -93,7 +95,8 @@ class EngineWorker:
         self._jobs = 0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0}
+        self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0,
+                       "unavailable": 0}
         self._busy_s = 0.0
 
     def start(self) -> None:
@@ -135,7 +138,7 @@ class EngineWorker:
         image: np.ndarray,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
     ) -> Future[Recognition]:
@@ -145,7 +148,7 @@ class EngineWorker:
             EngineBusy: the queue is full.
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
-        job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config),
+        job = _Job(image, (parse_regions(regions), bool(mmc), ReadOptions.parse(config),
                            bool(light)))
         with self._lock:
             if self._jobs and self._pixels + job.pixels > self.max_pixels:
@@ -178,6 +181,9 @@ class EngineWorker:
         out["max_queue"] = self._queue.maxsize
         out["workers"] = self.workers
         out["backend"] = self.recognizer.backend_name
+        server = getattr(self.recognizer, "backend_status", lambda: None)()
+        if server is not None:  # a remote backend (Triton): reachable or not, since when
+            out["inference_server"] = server
         out["precision"] = getattr(self.recognizer, "precision", "fp32")
         return out
 
@@ -229,10 +235,12 @@ class EngineWorker:
             extra = {"light": True} if light else {}
             results = self.recognizer.recognize_batch(images, regions, mmc, config, **extra)
         except Exception as exc:  # the error belongs to the callers, not to this thread
-            log.exception("engine: batch of %d failed", len(batch))
+            unavailable = isinstance(exc, BackendUnavailable)
+            if not unavailable:  # an unreachable server is logged once per outage, not here
+                log.exception("engine: batch of %d failed", len(batch))
             self._release(batch)
             with self._lock:
-                self._stats["errors"] += len(batch)
+                self._stats["unavailable" if unavailable else "errors"] += len(batch)
             for job in batch:
                 job.future.set_exception(exc)
             return

@@ -59,7 +59,7 @@ class KnownPlate:
     plate: str      # normalised
     name: str = ""
     note: str = ""
-    source: str = "api"   # "config" (read-only) or "api"
+    source: str = "api"   # "config" (read-only), "api", or "hub" (pushed by a hub, read-only)
 
     def to_json(self) -> dict[str, str]:
         return {"list": self.list, "plate": self.plate, "name": self.name, "note": self.note,
@@ -216,7 +216,7 @@ class KnownPlates:
             ro = {n: False for n in self._order}
             for e in self._entries.values():
                 counts[e.list] += 1
-                ro[e.list] = ro[e.list] or e.source == "config"
+                ro[e.list] = ro[e.list] or e.source != "api"
             return [{"name": n, "count": counts[n], "match_distance": self._distance[n],
                      "read_only": ro[n]} for n in self._order]
 
@@ -246,7 +246,48 @@ class KnownPlates:
             raise KnownPlatesError(
                 f"plate {e.plate!r} of list {list_name!r} comes from the config file "
                 "(read-only); edit the file instead", 409)
+        if e.source == "hub":
+            raise KnownPlatesError(
+                f"plate {e.plate!r} of list {list_name!r} comes from the hub (read-only "
+                "here); edit it on the hub", 409)
         return e
+
+    # -- a hub's lists, pushed to the nodes (issue 15) ----------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Every list and entry, as a hub pushes them to its nodes."""
+        with self._lock:
+            return {"lists": [{"name": n, "match_distance": self._distance[n]}
+                              for n in self._order],
+                    "plates": [{"list": e.list, "plate": e.plate, "name": e.name,
+                                "note": e.note} for e in self._items]}
+
+    def set_remote(self, snapshot: dict[str, Any], source: str = "hub") -> int:
+        """Replace the entries pushed by a hub with ``snapshot`` (``snapshot()``'s shape).
+
+        They are read-only here; this node's own config and API entries win over them.
+        Returns how many entries came from ``snapshot``.
+        """
+        lists = snapshot.get("lists") or []
+        plates = snapshot.get("plates") or []
+        with self._lock:
+            for k in [k for k, e in self._entries.items() if e.source == source]:
+                del self._entries[k]
+            for lst in lists:
+                name = str(lst.get("name") or "")
+                if name and name not in self._distance:
+                    self._note_list(name)
+                    self._distance[name] = int(lst.get("match_distance", 1))
+            n = 0
+            for p in plates:
+                lst, plate = str(p.get("list") or ""), normalize_plate(str(p.get("plate") or ""))
+                if not lst or not 2 <= len(plate) <= 16 or (lst, plate) in self._entries:
+                    continue
+                self._note_list(lst)
+                self._entries[(lst, plate)] = KnownPlate(lst, plate, str(p.get("name") or ""),
+                                                         str(p.get("note") or ""), source)
+                n += 1
+            self._rebuild()
+        return n
 
     def add(self, list_name: str, plate: str, name: str = "", note: str = "") -> KnownPlate:
         list_name, p = self._check(list_name, plate, name, note)

@@ -9,6 +9,7 @@ loses no accepted event: the next start delivers what is still pending.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -16,13 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream import metrics
+from prometheus_client import CollectorRegistry
+
+from stream import wire
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
-from stream.events import PlateEvent, event_image, webhook_payload
+from stream.events import PlateEvent, event_image
 from stream.known_plates import KnownPlates
+from stream.metrics import PipelineCollector
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
 from stream.store import EventStore, open_store
@@ -69,7 +73,7 @@ class _Camera:
             "frames_decoded": r.decoded,
             "frames_sampled": r.sampled,
             "frames_analysed": a.analysed,
-            "frames_dropped": self.slot.dropped + a.engine_busy,
+            "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable,
             "frames_skipped_still": a.skipped_still,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(
@@ -92,16 +96,22 @@ class Pipeline:
         cfg: the loaded config.
         worker: the started engine worker (shared with the HTTP API).
         on_event: also called with each event after it is spooled (e.g. to print it).
+        registry: where the pipeline's Prometheus metrics are registered while it runs
+            (the app's; None: no metrics).
     """
 
     def __init__(self, cfg: StreamConfig, worker: EngineWorker, *,
-                 on_event: Callable[[PlateEvent], None] | None = None) -> None:
+                 on_event: Callable[[PlateEvent], None] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         self.cfg = cfg
         self.worker = worker
         self.on_event = on_event
+        self.registry = registry
+        self._collector = PipelineCollector(self.status)
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
+        self.heartbeat = None  # NodeStatusPublisher when an mqtt output has a heartbeat
         self.cameras: dict[str, _Camera] = {}
         self.store: EventStore | None = None
         self.known: KnownPlates | None = None
@@ -132,6 +142,7 @@ class Pipeline:
                                backoff_max=o.backoff_max, max_attempts=o.max_attempts)
             self.deliveries[name] = d
             d.start()
+        self._start_heartbeat()  # before the cameras: the hub's known plates arrive first
         for name, cam in self.cfg.cameras.items():
             if not cam.active:
                 continue
@@ -140,7 +151,8 @@ class Pipeline:
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()
-        metrics.track(self)
+        if self.registry is not None:
+            self.registry.register(self._collector)
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
 
@@ -148,6 +160,9 @@ class Pipeline:
         if not self._started:
             return
         self._started = False
+        if self.heartbeat is not None:  # says "offline" itself (the will is for crashes)
+            self.heartbeat.stop()
+            self.heartbeat = None
         for c in self.cameras.values():  # signal all first so they stop in parallel
             c.reader._stop_event.set()
         for c in self.cameras.values():
@@ -157,7 +172,8 @@ class Pipeline:
         stop_workers(list(self.deliveries.values()), self.spool, timeout)
         if self.store is not None:
             self.store.close()
-        metrics.untrack(self)
+        if self.registry is not None:
+            self.registry.unregister(self._collector)
 
     def __enter__(self) -> Pipeline:
         self.start()
@@ -169,11 +185,9 @@ class Pipeline:
     def _emit(self, cam: CameraConfig, event: PlateEvent) -> None:
         """Spool the event for each of the camera's outputs (one row per output)."""
         assert self.spool is not None and self.known is not None
-        rec = event.recognition
-        known = self.known.match(rec.results[0].plate)
-        event = dataclasses.replace(event, recognition=rec.replace(
-            extra={**rec.extra, "known_plate": known}))
-        data = event.data
+        known = self.known.match(event.plate)
+        event = dataclasses.replace(event, known_plate=known)
+        data = wire.event_json(event)  # typed until here: the spool holds the wire shape
         images: dict[str, bytes | None] = {}
         groups: dict[tuple[str, str], list[str]] = {}
         targets = [n for n in cam.outputs
@@ -188,7 +202,7 @@ class Pipeline:
                 images[image_kind] = event_image(event, image_kind)
             payload = data
             if kind.startswith("webhook:"):
-                payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
+                payload = wire.stream_webhook(data, str(self.cfg.outputs[names[0]].url))
             self.spool.put(names, event.id, payload, images[image_kind],
                            str(data["filename"]) if images[image_kind] else None)
         if self.store is not None:
@@ -205,7 +219,7 @@ class Pipeline:
         # event; the details then go to the log at debug level (run --log-file keeps them).
         log.log(logging.INFO if self.on_event is None else logging.DEBUG,
                 "camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
-                r.plate, r.score, r.extra.get("direction"),
+                r.plate, r.score, event.direction,
                 f" known ({known['list']})" if known else "")
         if self.on_event is not None:
             try:
@@ -241,8 +255,48 @@ class Pipeline:
         frame = c.analyzer.last_frame if c is not None else None
         return frame.image if frame is not None else None
 
+    def _start_heartbeat(self) -> None:
+        """This node's retained status for a hub, on the first mqtt output's broker."""
+        for o in self.cfg.outputs.values():
+            if o.type == "mqtt" and o.mqtt is not None and o.mqtt.heartbeat > 0:
+                from stream.node_status import NodeStatusPublisher
+
+                self._load_hub_known()
+                self.heartbeat = NodeStatusPublisher(o.mqtt, o.mqtt.node_id, o.mqtt.heartbeat,
+                                                     self.status, on_known=self._hub_known)
+                self.heartbeat.start()
+                return
+
+    @property
+    def _hub_known_path(self) -> Path:
+        return self.base / "known_plates_hub.json"
+
+    def _load_hub_known(self) -> None:
+        """The hub's lists as last received: a node restarted while the link is down keeps
+        deciding (staff -> open the gate) with them."""
+        try:
+            body = json.loads(self._hub_known_path.read_text())
+        except (OSError, ValueError):
+            return
+        if self.known is not None and isinstance(body, dict):
+            n = self.known.set_remote(body)
+            log.info("known plates: %d from the hub (saved copy)", n)
+
+    def _hub_known(self, body: dict[str, Any]) -> None:
+        if self.known is None:
+            return
+        n = self.known.set_remote(body)
+        tmp = self._hub_known_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(body))
+            tmp.replace(self._hub_known_path)
+        except OSError as exc:
+            log.warning("known plates: the hub's lists could not be saved: %s", exc)
+        log.info("known plates: %d from the hub", n)
+
     def status(self) -> dict[str, Any]:
         return {
+            "node_id": self.cfg.node_id,
             "cameras": {name: c.status() for name, c in self.cameras.items()},
             "outputs": {name: {"type": self._output_type(name), **d.stats(),
                                **(d.send.status() if hasattr(d.send, "status") else {})}

@@ -7,6 +7,7 @@ needs them, so a CPU-only machine never imports TensorRT.
 
 ``auto``: TensorRT when a GPU, TensorRT and fresh engines for every model are present; else
 ONNX Runtime's CUDA provider when a GPU and onnxruntime-gpu are present; else the CPU. The
+``triton`` (models on a Triton Inference Server) is only ever an explicit choice. The
 ``Choice.reason`` says what was picked and why (the caller logs it). An explicit preference
 that cannot be met raises BackendError with the reason instead of silently falling back.
 """
@@ -36,8 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Preference: TypeAlias = Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
-Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime"]
+Preference: TypeAlias = Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt", "triton"]
+Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime", "triton"]
 PREFERENCES: tuple[str, ...] = get_args(Preference)
 
 
@@ -101,6 +102,8 @@ def select_backend(
         )
     if preference == "onnxruntime":
         return Choice("onnxruntime", "ONNX Runtime on the CPU, as configured")
+    if preference == "triton":  # never picked by auto: it needs a server URL
+        return Choice("triton", "a Triton Inference Server over gRPC, as configured")
     p = probes or default_probes()
     gpu = p.gpu()
     if preference == "onnxruntime-cuda":
@@ -151,7 +154,7 @@ def model_file(choice: Choice, onnx: Path, engines_dir: Path | str | None) -> Pa
         return onnx
     if engines_dir is None:
         raise BackendError("backend tensorrt needs an engines directory")
-    from trt_builder.cache import engine_path
+    from engine.backends.engine_cache import engine_path
 
     return engine_path(Path(engines_dir), onnx)
 
@@ -189,9 +192,9 @@ def _probe_tensorrt() -> Check:
 
 
 def _probe_engines(engines_dir: Path, models: Sequence[Path]) -> Check:
+    from engine.backends.engine_cache import EngineKey, engine_path, stale_reason
     from engine.backends.tensorrt import gpu_info, tensorrt_version
     from engine.models import sha256_file
-    from trt_builder.cache import EngineKey, engine_path, stale_reason
 
     try:
         gpu, version = gpu_info(), tensorrt_version()

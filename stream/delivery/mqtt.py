@@ -156,8 +156,10 @@ class MqttSender:
         known = data.get("known_plate")
         known_list = str(known.get("list")) if isinstance(known, dict) else ""
         q = self.cfg.qos
-        infos.append(self.client.publish(self._t("events"), json.dumps(data), qos=q,
-                                         retain=self.cfg.retain))
+        # node_id: which edge node saw it (a hub stores many nodes' events)
+        infos.append(self.client.publish(self._t("events"),
+                                         json.dumps({**data, "node_id": self.cfg.node_id}),
+                                         qos=q, retain=self.cfg.retain))
         infos.append(self.client.publish(self._t(cam, "plate"), str(results[0].get("plate", "")),
                                          qos=q, retain=True))
         infos.append(self.client.publish(self._t(cam, "known"), known_list, qos=q, retain=True))

@@ -34,6 +34,9 @@ class MqttConfig:
     client_id: str | None = field(default=None, metadata={
         "help": "MQTT client id (default platestream-NODE-OUTPUT; unique per broker)"})
     keepalive: int = field(default=30, metadata={"ge": 5, "le": 3600})
+    heartbeat: float = field(default=30.0, metadata={
+        "ge": 0, "le": 3600, "help": "seconds between this node's retained status on "
+                                    "{prefix}/nodes/{node_id}/status (0: off)"})
     publish_timeout: float = field(default=10.0, metadata={"gt": 0})
 
     def __post_init__(self) -> None:

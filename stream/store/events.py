@@ -59,6 +59,7 @@ class StoredEvent:
     source: str
     vehicle_image: str | None
     plate_image: str | None
+    node: str | None = None  # the edge node that saw it (events received by a hub)
 
     @classmethod
     def from_row(cls, r: tuple[Any, ...]) -> StoredEvent:
@@ -67,7 +68,7 @@ class StoredEvent:
             d["event_id"], datetime.fromtimestamp(d["ts"], UTC), d["camera"], d["plate"],
             d["score"], d["dscore"], d["region"], d["vehicle_type"], d["direction"],
             json.loads(d["known_json"]) if d["known_json"] else None, json.loads(d["data"]),
-            d["source"], d["vehicle_image"], d["plate_image"],
+            d["source"], d["vehicle_image"], d["plate_image"], d["node"],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ class StoredEvent:
             "camera": self.camera, "plate": self.plate, "score": self.score,
             "dscore": self.dscore, "region": self.region, "vehicle_type": self.vehicle_type,
             "direction": self.direction, "known_plate": self.known_plate, "source": self.source,
+            "node": self.node,
             "images": {"vehicle": f"{base}/vehicle.jpg" if self.vehicle_image else None,
                        "plate": f"{base}/plate.jpg" if self.plate_image else None},
             "data": self.data,
@@ -117,6 +119,7 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
         "region": region.get("code") if isinstance(region, dict) else None,
         "vehicle_type": (vehicle.get("type") or None) if vehicle.get("score") else None,
         "direction": int(direction) if isinstance(direction, (int, float)) else None,
+        "node": str(data["node_id"]) if data.get("node_id") else None,
     }
 
 
@@ -294,6 +297,9 @@ class EventStore:
         if q.camera:
             where.append("camera = ?")
             params.append(q.camera)
+        if q.node:
+            where.append("node = ?")
+            params.append(q.node)
         if q.since:
             where.append("ts >= ?")
             params.append(q.since.timestamp())

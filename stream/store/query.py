@@ -38,16 +38,17 @@ class EventQuery:
     known: bool | str | None = None
     limit: int = 50
     cursor: str | None = None
+    node: str | None = None  # the edge node (events received by a hub)
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], *, max_limit: int = MAX_LIMIT,
                     default_limit: int = 50) -> EventQuery:
         unknown = set(params) - {"plate", "camera", "since", "until", "known", "limit",
-                                 "cursor"}
+                                 "cursor", "node"}
         if unknown:
             name = sorted(unknown)[0]
-            raise QueryError(name, "unknown parameter (plate, camera, since, until, known, "
-                                   "limit, cursor)")
+            raise QueryError(name, "unknown parameter (plate, camera, node, since, until, "
+                                   "known, limit, cursor)")
         plate = params.get("plate") or None
         if plate is not None and not wildcard_parts(plate) and "*" not in plate:
             raise QueryError("plate", f"{plate!r} has no letters or digits")
@@ -69,7 +70,8 @@ class EventQuery:
         cursor = params.get("cursor") or None
         if cursor is not None:
             decode_cursor(cursor)
-        return cls(plate, params.get("camera") or None, since, until, known, limit, cursor)
+        return cls(plate, params.get("camera") or None, since, until, known, limit, cursor,
+                   params.get("node") or None)
 
 
 def _time(params: Mapping[str, str], name: str) -> datetime | None:

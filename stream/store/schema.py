@@ -12,7 +12,7 @@ __all__ = ["MIGRATIONS", "EVENT_COLUMNS"]
 EVENT_COLUMNS = (
     "event_id", "ts", "camera", "plate", "plate_key", "score", "dscore", "region",
     "vehicle_type", "direction", "known_list", "known_json", "data", "source",
-    "vehicle_image", "plate_image", "image_bytes",
+    "vehicle_image", "plate_image", "image_bytes", "node",
 )
 
 MIGRATIONS: list[list[str | tuple[str, str]]] = [
@@ -57,5 +57,9 @@ MIGRATIONS: list[list[str | tuple[str, str]]] = [
             created DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (list, plate)
         )""",
+    ],
+    [  # 2: the edge node an event came from (a hub stores many nodes' events; issue 15)
+        "ALTER TABLE events ADD COLUMN node TEXT",
+        "CREATE INDEX events_node ON events (node, ts)",
     ],
 ]

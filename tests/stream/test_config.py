@@ -62,6 +62,11 @@ def _with(path: str, value) -> dict:
     ("server.port", 70000, pytest.raises(ConfigError, match=r"server\.port: must be <= 65535")),
     ("server.prot", 1, pytest.raises(ConfigError, match=r"did you mean 'port'")),
     ("engine.threads", 0, pytest.raises(ConfigError, match=r"engine\.threads: must be >= 1")),
+    ("engine.backend", "triton", DoesNotRaise()),
+    ("engine.triton", {"url": "gpu-box:8001", "timeout": 1.5}, DoesNotRaise()),
+    ("engine.triton.timeout", 0, pytest.raises(ConfigError,
+                                               match=r"engine\.triton\.timeout: must be > 0")),
+    ("engine.triton.urll", "x", pytest.raises(ConfigError, match=r"did you mean 'url'")),
     ("timezone", "Mars/Base", pytest.raises(ConfigError, match="unknown time zone")),
     ("camras", {}, pytest.raises(ConfigError, match=r"did you mean 'cameras'")),
 ])
@@ -89,7 +94,7 @@ def test_defaults_are_merged_and_server_section_loads(tmp_path, evaldata):
         "defaults": {"sample": 3, "regions": ["US-CA"], "outputs": ["csv"]},
         "cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "videos/cars.mp4", "sample": 1}},
         "outputs": MINIMAL["outputs"],
-    }))
+    }), data_dir=evaldata)
     assert cfg.server.enabled and cfg.server.port == 9090 and cfg.server.token == "abc"
     assert cfg.cameras["a"].sample == 3 and cfg.cameras["b"].sample == 1
     assert cfg.cameras["a"].regions == ("us-ca",) and cfg.cameras["a"].live
@@ -124,8 +129,9 @@ def test_check_command(tmp_path, capsys):
     assert err.startswith("platestream: ") and "fsp: unknown key" in err and "Traceback" not in err
 
 
-def test_demo_config_is_valid():
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+def test_demo_config_is_valid(evaldata):
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml",
+                      data_dir=evaldata)
     assert set(cfg.cameras) == {"toll-booth", "street"}
 
 
@@ -138,7 +144,29 @@ def test_camera_fps_overrides_default_sample(tmp_path):
     assert (cfg.cameras["b"].sample, cfg.cameras["b"].fps) == (3, None)
 
 
-def test_example_config_is_valid():
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.example.yaml")
+def test_example_config_is_valid(evaldata):
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.example.yaml",
+                      data_dir=evaldata)
     assert cfg.server.enabled and cfg.outputs["hook1"].headers == {"Authorization": "Token x"}
     assert not cfg.cameras["usb"].active and cfg.cameras["gate-2"].fps == 5
+
+
+def test_engine_triton_section(tmp_path):
+    cfg = _with("engine", {"backend": "triton", "triton": {"url": "gpu-box:8001", "retries": 0}})
+    engine = load_config(_write(tmp_path, cfg)).engine
+    assert engine.backend == "triton"
+    assert (engine.triton.url, engine.triton.retries, engine.triton.timeout) == (
+        "gpu-box:8001", 0, 5.0)
+
+
+def test_top_level_node_id_names_the_node_on_mqtt(tmp_path):
+    cfg = _with("node_id", "gate-north")
+    cfg["outputs"]["hub"] = {"type": "mqtt", "host": "broker", "heartbeat": 5}
+    cfg["outputs"]["ha"] = {"type": "mqtt", "host": "broker", "node_id": "other"}
+    c = load_config(_write(tmp_path, cfg))
+    assert c.node_id == "gate-north"
+    assert (c.outputs["hub"].mqtt.node_id, c.outputs["hub"].mqtt.heartbeat) == ("gate-north", 5)
+    assert c.outputs["ha"].mqtt.node_id == "other"  # an output's own node_id wins
+    assert load_config(_write(tmp_path, MINIMAL)).node_id  # default: the host name
+    with pytest.raises(ConfigError, match=r"node_id: expected a name without"):
+        load_config(_write(tmp_path, _with("node_id", "a/b")))

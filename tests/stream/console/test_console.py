@@ -232,3 +232,16 @@ async def test_open_live_streams_do_not_hold_up_shutdown(api_worker, tmp_path, s
         await runner.cleanup()
         assert time.monotonic() - t0 < 5  # not the 30 s shutdown timeout
         r.close()
+
+
+def test_templates_and_static_files_ship_in_the_wheel():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["stream.console"]
+    pkg = root / "stream" / "console"
+    shipped = {p for pat in patterns for p in pkg.glob(pat)}
+    files = {p for d in ("templates", "static") for p in (pkg / d).rglob("*") if p.is_file()}
+    assert files and files <= shipped, sorted(str(p) for p in files - shipped)

@@ -1,0 +1,1 @@
+"""``platestream hub``: one event store and API for a fleet of edge nodes, fed over MQTT."""
