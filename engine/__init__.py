@@ -1,6 +1,5 @@
 """platestream's inference core: models, backends, detectors, OCR and the Recognizer."""
 
-from engine.config import EngineConfig
 from engine.errors import (
     BackendError,
     EngineConfigError,
@@ -9,6 +8,7 @@ from engine.errors import (
     ModelLoadError,
 )
 from engine.imageio import decode_image, read_image_file
+from engine.read_options import ReadOptions
 from engine.recognizer import Recognizer, parse_regions
 from engine.result import (
     Box,
@@ -25,7 +25,7 @@ from engine.result import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Recognizer", "EngineConfig", "Recognition", "PlateRead", "Box", "Region", "Candidate",
+    "Recognizer", "ReadOptions", "Recognition", "PlateRead", "Box", "Region", "Candidate",
     "Vehicle", "ColorScore", "MakeModel", "OrientationScore", "EngineError", "ModelLoadError",
     "BackendError", "EngineConfigError", "ImageError", "decode_image", "read_image_file",
     "parse_regions", "__version__",

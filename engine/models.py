@@ -61,7 +61,6 @@ class ModelSpec:
     upstream_differs: bool = False
 
 
-_FAST_ALPR_RS = "https://raw.githubusercontent.com/agusibrahim/fast-alpr-rs/9a4e03d2f2f26a041e05752bed5668ee7ebc1e64/models"
 _YOLOX = "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/3d4f1119d0694200671c08069ecb847aa0d8495a"
 _OCR = "https://github.com/ankandrew/cnn-ocr-lp/releases/download/arg-plates"
 
@@ -73,14 +72,6 @@ PLATE_DETECTOR = ModelSpec(
     "yolo-v9-t-416-license-plates-end2end.onnx",
     "licence-plate detector, YOLOv9-t 416 end-to-end (MIT, open-image-models)",
     upstream_differs=True,
-)
-PLATE_DETECTOR_INT8 = ModelSpec(
-    "plate_detector_int8",
-    "plate_detector_yolov9t416_int8dyn.onnx",
-    "5a5eac89c5736f6e0d94ef2422defc8a1eed828b6ad1124d0128df4d47fc2b65",
-    f"{_FAST_ALPR_RS}/yolo-v9-t-416-license-plates-end2end1.onnx",
-    "the same detector, dynamic-int8 (optional, slower on CPU)",
-    required=False,
 )
 PLATE_OCR = ModelSpec(
     "plate_ocr",
@@ -113,7 +104,6 @@ VEHICLE_CLASSES = ModelSpec(
 
 MODELS: tuple[ModelSpec, ...] = (
     PLATE_DETECTOR,
-    PLATE_DETECTOR_INT8,
     PLATE_OCR,
     PLATE_OCR_CONFIG,
     VEHICLE_DETECTOR,
@@ -121,13 +111,11 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def resolve_models_dir(cli_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return the models directory: ``--models-dir``, then ``$PLATESTREAM_MODELS``, then cache."""
-    if cli_dir:
-        return Path(cli_dir).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
+def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The models directory: ``models_dir`` (the CLI fills it from ``--models-dir``, then
+    ``$PLATESTREAM_MODELS``: engine.settings), else the user cache."""
+    if models_dir:
+        return Path(models_dir).expanduser()
     return USER_CACHE.expanduser()
 
 

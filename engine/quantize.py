@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 # Bump when what quantize_models does changes: older files are then stale and rebuilt.
 RECIPE = 2
-CACHE_ENV = "PLATESTREAM_INT8_CACHE"
 USER_CACHE = Path("~/.cache/platestream/models/int8")
 # The default calibration set: this many frames spread evenly over the labelled images.
 DEFAULT_CALIB_FRAMES = 48
@@ -65,10 +64,10 @@ CALIB_VIDEO_EXT = (".mp4", ".mkv", ".avi", ".mov", ".ts", ".webm", ".m4v")
 QUANTIZED: tuple[models.ModelSpec, ...] = (models.PLATE_DETECTOR,)
 
 
-def int8_cache_dir() -> Path:
-    """``$PLATESTREAM_INT8_CACHE``, else ``~/.cache/platestream/models/int8``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else USER_CACHE.expanduser()
+def int8_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path`` (the CLI passes ``engine.int8_cache_dir`` / ``$PLATESTREAM_INT8_CACHE``),
+    else ``~/.cache/platestream/models/int8``."""
+    return Path(path).expanduser() if path else USER_CACHE.expanduser()
 
 
 def _ort_version() -> str:
@@ -258,9 +257,9 @@ def _calibration_feeds(
     """The inputs each model sees on ``frames``: letterboxed frames for the detectors, and
     the plate crops the fp32 plate detector finds (as the engine crops them) for the OCR."""
     from engine.backends.onnxruntime import OrtBackend
+    from engine.geometry import crop
     from engine.ocr import load_ocr_config
     from engine.ocr import process as ocr_process
-    from engine.ocr.process import crop_plate
     from engine.plates import PlateDetector
     from engine.plates import process as plate_process
     from engine.recognizer import CROP_PAD_X, CROP_PAD_Y
@@ -277,7 +276,7 @@ def _calibration_feeds(
             feeds[models.VEHICLE_DETECTOR.key].append(
                 {"images": vehicle_process.preprocess(bgr)[0]})
         plates = detector.detect(bgr, 0.4)
-        crops += [crop_plate(bgr, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
+        crops += [crop(bgr, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
     if models.PLATE_OCR.key in feeds:
         if not crops:
             raise EngineError("quantize: the calibration frames show no plates: the OCR cannot "

@@ -13,14 +13,14 @@ from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.select import Preference, model_file, select_backend
 from engine.backends.triton import TritonSettings
-from engine.config import EngineConfig
 from engine.errors import EngineConfigError
 from engine.formats import read_with_formats
+from engine.geometry import coverage, crop
 from engine.ocr import OcrRead, PlateOCR, load_ocr_config
-from engine.ocr.process import crop_plate
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.precision import cpu_int8_flags, select_precision
+from engine.read_options import ReadOptions
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import (
     UNKNOWN_COLOR,
@@ -94,10 +94,7 @@ def _attach_vehicle(plate: Box, vehicles: Detections, width: int, height: int) -
     if not len(vehicles):
         return None
     v = vehicles.xyxy
-    ix = np.clip(np.minimum(v[:, 2], plate.xmax) - np.maximum(v[:, 0], plate.xmin), 0, None)
-    iy = np.clip(np.minimum(v[:, 3], plate.ymax) - np.maximum(v[:, 1], plate.ymin), 0, None)
-    covered = ix * iy / max(1, plate.width * plate.height)
-    inside = np.flatnonzero(covered >= 0.8)
+    inside = np.flatnonzero(coverage(plate.xyxy, v) >= 0.8)
     if not len(inside):
         return None
     i = inside[np.argmax(vehicles.score[inside])]
@@ -146,38 +143,40 @@ class Recognizer:
         engines_dir: str | os.PathLike[str] | None = None,
         triton: TritonSettings | None = None,
         precision: str | None = None,
+        int8_cache: str | os.PathLike[str] | None = None,
     ) -> Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
         Args:
-            backend: ``auto`` (default, or ``$PLATESTREAM_BACKEND``), ``onnxruntime``,
-                ``onnxruntime-cuda`` or ``tensorrt``; an explicit one this machine cannot
-                run raises BackendError with the reason.
-            engines_dir: TensorRT engines built by ``platestream build-engines`` (default
-                ``$PLATESTREAM_ENGINES``).
-            triton: the server for backend ``triton`` (default: url
-                ``$PLATESTREAM_TRITON_URL`` or 127.0.0.1:8001); the models run there, so
-                only the OCR config is read from the models directory.
-            precision: ``auto`` (default, or ``$PLATESTREAM_PRECISION``), ``fp32`` or
-                ``int8``: the int8 copies from ``platestream models quantize`` (see
-                engine.precision for what auto picks).
+            backend: ``auto`` (default), ``onnxruntime``, ``onnxruntime-cuda``, ``tensorrt``
+                or ``triton``; an explicit one this machine cannot run raises BackendError
+                with the reason.
+            engines_dir: TensorRT engines built by ``platestream build-engines``.
+            triton: the server for backend ``triton`` (default 127.0.0.1:8001); the models
+                run there, so only the OCR config is read from the models directory.
+            precision: ``auto`` (default), ``fp32`` or ``int8``: the int8 copies from
+                ``platestream models quantize`` in ``int8_cache`` (see engine.precision for
+                what auto picks).
+        The engine reads no environment: ``stream.cli.engine_settings`` fills these from
+        flags, ``PLATESTREAM_*`` variables and the config (engine.settings).
         """
         d = models.resolve_models_dir(models_dir)
         specs = [models.PLATE_DETECTOR, models.PLATE_OCR]
         specs += [models.VEHICLE_DETECTOR] if vehicles else []
-        preference = backend or os.environ.get("PLATESTREAM_BACKEND") or "auto"
+        preference = backend or "auto"
         if preference == "triton":
             return cls._on_triton(d, specs, triton, vehicles)
         onnx = {s.key: models.model_path(s, d) for s in specs}
-        engines = engines_dir or os.environ.get("PLATESTREAM_ENGINES") or None
+        engines = engines_dir or None
         choice = select_backend(preference, engines, list(onnx.values()))  # type: ignore[arg-type]
         log.info("engine: backend %s: %s", choice.kind, choice.reason)
         files = dict(onnx)
         if choice.kind == "tensorrt":
             files = {k: model_file(choice, f, engines) for k, f in onnx.items()}
-        int8 = {s.key: quantize.int8_path(s, onnx[s.key]) for s in specs}
+        cache = quantize.int8_cache_dir(int8_cache)
+        int8 = {s.key: quantize.int8_path(s, onnx[s.key], cache) for s in specs}
         picked = select_precision(
-            precision or os.environ.get("PLATESTREAM_PRECISION") or "auto",
+            precision or "auto",
             cpu_backend=choice.kind == "onnxruntime",
             int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
             flags=cpu_int8_flags(),
@@ -201,9 +200,7 @@ class Recognizer:
     def _on_triton(cls, d, specs, settings: TritonSettings | None, vehicles: bool) -> Recognizer:
         from engine.backends.triton import TritonBackend, TritonLink
 
-        if settings is None:
-            url = os.environ.get("PLATESTREAM_TRITON_URL")
-            settings = TritonSettings(url=url) if url else TritonSettings()
+        settings = settings or TritonSettings()
         link = TritonLink(settings)
         log.info("engine: backend triton: models on %s (Triton model names: %s)",
                  settings.url, ", ".join(s.key for s in specs))
@@ -240,7 +237,7 @@ class Recognizer:
         image: np.ndarray,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
     ) -> Recognition:
         """Read the plates of one (h, w, 3) uint8 BGR image."""
         return self.recognize_batch([image], regions, mmc, config)[0]
@@ -250,7 +247,7 @@ class Recognizer:
         images: Sequence[np.ndarray],
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
     ) -> list[Recognition]:
@@ -265,7 +262,7 @@ class Recognizer:
         is reported (a stream's best frame of a vehicle).
         """
         t0 = time.perf_counter()
-        cfg = EngineConfig.parse(config)
+        cfg = ReadOptions.parse(config)
         wanted = parse_regions(regions)
         vehicle_mode = cfg.detection_mode == "vehicle" and self.vehicles is not None
         need_vehicles = self.vehicles is not None and (
@@ -283,7 +280,7 @@ class Recognizer:
                     img, VEHICLE_THRESHOLD, recheck_closeups=mmc
                 )
             per_image.append((plates, vehicles))
-            crops += [crop_plate(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
+            crops += [crop(img, xyxy, CROP_PAD_X, CROP_PAD_Y) for xyxy in plates.xyxy]
             square += [
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]
@@ -309,7 +306,7 @@ class Recognizer:
         read: PlateRead,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
     ) -> PlateRead:
         """``read`` (from a ``light`` call on ``image``) with what the full call adds: its
         vehicle and candidates. Text, scores and box stay those of ``read``.
@@ -325,7 +322,7 @@ class Recognizer:
             return read.replace(vehicle=twin.vehicle, candidates=_merged(read, twin.candidates),
                                 model_make=twin.model_make, color=twin.color,
                                 orientation=twin.orientation)
-        cfg = EngineConfig.parse(config)
+        cfg = ReadOptions.parse(config)
         if self.vehicles is None or (cfg.mode == "fast" and not mmc):
             return read
         h, w = image.shape[:2]
@@ -335,7 +332,7 @@ class Recognizer:
 
     def _plate(
         self, read: OcrRead, xyxy: np.ndarray, dscore: float, vehicles: Detections,
-        w: int, h: int, wanted: tuple[str, ...], cfg: EngineConfig, mmc: bool,
+        w: int, h: int, wanted: tuple[str, ...], cfg: ReadOptions, mmc: bool,
     ) -> PlateRead | None:
         text, score, candidates = read.text, read.score, read.candidates
         region, matches = _region(read, wanted)

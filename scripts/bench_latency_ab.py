@@ -33,7 +33,11 @@ sys.path.insert(0, sys.argv[1])
 from engine import Recognizer, read_image_file
 data = sys.argv[2]
 rows = [json.loads(line) for line in open(os.path.join(data, "endtoend.jsonl"))]
-rec = Recognizer.from_models_dir(None, threads=int(sys.argv[3]))
+# the environment as the CLI reads it (engine/ itself reads none since the engine settings)
+p = os.environ.get("PLATESTREAM_PRECISION")
+kw = {"precision": p} if p else {}
+rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=int(sys.argv[3]),
+                                 **kw)
 config = json.loads(sys.argv[4])
 images = [read_image_file(os.path.join(data, r["image"])) for r in rows]
 rec.recognize(images[0], config=config)

@@ -81,8 +81,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
     import yaml
 
-    from engine import Recognizer
-    from stream.cli import default_threads
+    from stream.cli import build_recognizer, default_threads, engine_settings
     from stream.config import load_config
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
@@ -100,8 +99,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
-        extra = {"precision": args.precision} if args.precision else {}
-        rec = Recognizer.from_models_dir(None, threads=threads, **extra)
+        eng = engine_settings(argparse.Namespace(threads=threads, precision=args.precision))
+        rec = build_recognizer(eng)  # flags and $PLATESTREAM_* as the CLI reads them
         worker = EngineWorker(rec, workers=args.workers)
         worker.start()
         rec.recognize(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # warm the sessions

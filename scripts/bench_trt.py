@@ -85,8 +85,8 @@ def main() -> int:
 
     from engine import Recognizer, models
     from engine.backends import open_backend
+    from engine.backends.engine_cache import engine_path, read_meta
     from engine.backends.select import default_probes
-    from trt_builder.cache import engine_path, read_meta
 
     probes = default_probes()
     gpu, tensorrt = probes.gpu(), probes.tensorrt()
@@ -94,7 +94,7 @@ def main() -> int:
         if not check.ok:
             print(f"bench_trt: no TensorRT GPU here: {check.detail}", file=sys.stderr)
             return 2
-    models_dir = models.resolve_models_dir(args.models_dir)
+    models_dir = models.resolve_models_dir(args.models_dir or os.environ.get("PLATESTREAM_MODELS"))
     engines = Path(args.engines)
     specs = (models.PLATE_DETECTOR, models.PLATE_OCR, models.VEHICLE_DETECTOR)
     onnx = [models_dir / s.filename for s in specs]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from engine import models, read_image_file  # noqa: E402
 from engine.backends import open_backend  # noqa: E402
+from engine.geometry import coverage  # noqa: E402
 from engine.vehicles import VehicleDetector  # noqa: E402
 
 COLS, ROWS, CELL_W, CELL_H = 6, 4, 260, 200
@@ -41,10 +43,8 @@ def plate_vehicle(dets, plate: dict) -> np.ndarray | None:
     v = dets.xyxy
     if not len(v):
         return None
-    ix = np.clip(np.minimum(v[:, 2], plate["xmax"]) - np.maximum(v[:, 0], plate["xmin"]), 0, None)
-    iy = np.clip(np.minimum(v[:, 3], plate["ymax"]) - np.maximum(v[:, 1], plate["ymin"]), 0, None)
-    area = max(1, (plate["xmax"] - plate["xmin"]) * (plate["ymax"] - plate["ymin"]))
-    inside = np.flatnonzero(ix * iy / area >= COVER)
+    box = (plate["xmin"], plate["ymin"], plate["xmax"], plate["ymax"])
+    inside = np.flatnonzero(coverage(box, v) >= COVER)
     if not len(inside):
         return None
     return v[inside[np.argmax(dets.score[inside])]]
@@ -61,7 +61,7 @@ def thumb(img: np.ndarray, box: list[int]) -> np.ndarray:
 
 
 def make_sheets(data: Path, out: Path) -> None:
-    d = models.resolve_models_dir(None)
+    d = models.resolve_models_dir(os.environ.get("PLATESTREAM_MODELS"))
     det = VehicleDetector(open_backend(models.model_path(models.VEHICLE_DETECTOR, d), 2))
     out.mkdir(parents=True, exist_ok=True)
     index, cells = [], []

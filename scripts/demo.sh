@@ -3,7 +3,7 @@
 # each event printed as it comes (and written to demo-output/events/*.csv and *.jsonl).
 #   scripts/demo.sh                       installs into .venv (scripts/setup.sh), then runs
 #   scripts/demo.sh --print-events json   full Snapshot-shaped JSON per event
-# Videos come from ../shared/evaldata (or $PLATESTREAM_DATA / --data-dir DIR).
+# Videos come from $PLATESTREAM_DATA (default here: ../shared/evaldata) or --data-dir DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -x scripts/setup.sh ]]; then
@@ -13,6 +13,7 @@ elif [[ ! -x .venv/bin/python ]]; then
     echo "demo: no .venv and no scripts/setup.sh to create it" >&2
     exit 1
 fi
+export PLATESTREAM_DATA=${PLATESTREAM_DATA:-$(cd .. && pwd)/shared/evaldata}
 args=("$@")
 [[ " ${args[*]} " == *" --print-events"* ]] || args=(--print-events short "${args[@]}")
 echo "[demo] platestream run configs/demo.yaml (Ctrl-C to stop; outputs and the log in" \

@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from engine import Recognizer, read_image_file  # noqa: E402
+from engine import Recognizer, geometry, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
+from stream.cli import engine_settings  # noqa: E402
+from stream.wire import box_json, plate_result  # noqa: E402
 
 IOU_BOX = 0.5    # box recall threshold (the definition)
 IOU_MATCH = 0.3  # a prediction "is" the labelled plate for text scoring (boxes run larger)
@@ -48,12 +50,10 @@ def norm(text: str, region: str) -> str:
 
 
 def iou(a: dict, b: dict) -> float:
-    ix = max(0, min(a["xmax"], b["xmax"]) - max(a["xmin"], b["xmin"]))
-    iy = max(0, min(a["ymax"], b["ymax"]) - max(a["ymin"], b["ymin"]))
-    inter = ix * iy
-    area = lambda r: (r["xmax"] - r["xmin"]) * (r["ymax"] - r["ymin"])  # noqa: E731
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
+    def xyxy(r: dict) -> tuple[int, int, int, int]:
+        return r["xmin"], r["ymin"], r["xmax"], r["ymax"]
+
+    return float(geometry.iou(xyxy(a), [xyxy(b)])[0])
 
 
 def confusions(truth: str, read: str) -> list[tuple[str, str]]:
@@ -100,7 +100,7 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
         t2 = time.perf_counter()
         times[region].append((t2 - t0) * 1000)
         engine_times[region].append((t2 - t1) * 1000)
-        preds = [r.to_dict() for r in res.results]
+        preds = [plate_result(r) for r in res.results]
         s = by_region[region]
         s["images"] += 1
         matched: set[int] = set()
@@ -258,7 +258,7 @@ def eval_vehicle_types(rec: Recognizer, data: Path) -> dict:
             box = truth[label["image"]]["plates"][0]["box"]
             result = rec.recognize(read_image_file(str(data / label["image"])), mmc=mmc)
             got = next((p.vehicle.type for p in result.results if p.vehicle
-                        and iou(p.box.to_dict(), box) >= IOU_MATCH), "none")
+                        and iou(box_json(p.box), box) >= IOU_MATCH), "none")
             right += got == label["type"]
             seen[f"{label['type']}→{got}"] += 1
         out[name] = {"right": right, "confusions": dict(seen.most_common())}
@@ -325,8 +325,10 @@ def main() -> int:
         print(f"eval_accuracy: no endtoend.jsonl in {args.data} (use --data)", file=sys.stderr)
         return 2
     old = json.loads(args.compare.read_text()) if args.compare else None
-    rec = Recognizer.from_models_dir(args.models_dir, threads=args.threads,
-                                     precision=args.precision)
+    # flags > $PLATESTREAM_* > defaults, as the CLI fills them
+    eng = engine_settings(argparse.Namespace(models_dir=args.models_dir, precision=args.precision))
+    rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
+                                     precision=eng.precision, int8_cache=eng.int8_cache_dir)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
     crops = load_crops(args.data)
     report = {

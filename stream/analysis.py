@@ -157,7 +157,7 @@ class CameraAnalyzer(threading.Thread):
         cam = self.cam
         image = frame.image if area is None else frame.image[area[1]:area[3], area[0]:area[2]]
         try:
-            fut = self.worker.submit(image, cam.regions, cam.mmc, cam.engine_config,
+            fut = self.worker.submit(image, cam.regions, cam.mmc, cam.read_options,
                                      light=PER_VEHICLE_ENRICH)
         except EngineBusy:
             self.stats.engine_busy += 1
@@ -200,7 +200,7 @@ class CameraAnalyzer(threading.Thread):
             image = image[area[1]:area[3], area[0]:area[2]]
         try:
             read = self.worker.recognizer.enrich(image, _shifted(best.read, area, -1), cam.regions,
-                                                 cam.mmc, cam.engine_config)
+                                                 cam.mmc, cam.read_options)
             read = _shifted(read, area)
         except Exception as exc:
             self.stats.errors += 1

@@ -13,17 +13,19 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from engine import __version__
-from engine.backends.select import PREFERENCES
-from engine.errors import EngineError
+from engine.errors import EngineConfigError, EngineError
+from engine.settings import EngineSettings
+from stream.state import resolve_state_dir
 
-__all__ = ["main", "add_engine_args", "build_recognizer"]
+__all__ = ["main", "add_engine_args", "engine_settings", "build_recognizer", "build_worker"]
 
-# Modules that add subcommands; a module that is not there yet is skipped.
+# Modules that add subcommands (each has ``register(subparsers)``).
 _SUBCOMMAND_MODULES = ("stream.http.cli", "stream.run_cli", "trt_builder.cli", "stream.hub.cli")
 
 
@@ -38,31 +40,70 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_engine_args(p: argparse.ArgumentParser) -> None:
-    """Arguments every command that loads the engine takes."""
-    p.add_argument("--models-dir", help="models directory (default: $PLATESTREAM_MODELS, "
-                   "then ~/.cache/platestream/models)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="ONNX Runtime threads per model run (default: cores / engine workers)")
-    p.add_argument("--backend", choices=list(PREFERENCES),
-                   default=None, help="inference backend (default: $PLATESTREAM_BACKEND or auto: "
-                   "TensorRT when a GPU and fresh engines are present, else CPU; triton: the "
-                   "models run on a Triton server, see --triton-url)")
-    p.add_argument("--engines-dir", help="TensorRT engines from `platestream build-engines` "
-                   "(default: $PLATESTREAM_ENGINES)")
-    p.add_argument("--triton-url", metavar="HOST:PORT", help="Triton gRPC endpoint for "
-                   "--backend triton (default: $PLATESTREAM_TRITON_URL, then 127.0.0.1:8001)")
-    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
-                   help="CPU model precision (default: $PLATESTREAM_PRECISION or auto: the int8 "
-                   "models from `platestream models quantize` when the CPU has VNNI or AMX)")
+def _flag_type(hint: Any) -> dict[str, Any]:
+    """argparse keywords for an EngineSettings field's type (Literal: choices)."""
+    if get_origin(hint) is Literal:
+        return {"choices": list(get_args(hint))}
+    tp = next((a for a in get_args(hint) if a is not type(None)), hint)  # X | None -> X
+    if tp is int:
+        return {"type": positive_int}
+    if tp is float:
+        return {"type": float}
+    return {}
 
 
-def add_worker_arg(p: argparse.ArgumentParser) -> None:
-    """For commands that serve many images at once through an EngineWorker."""
-    from stream.engine_worker import DEFAULT_WORKERS
+def add_engine_args(p: argparse.ArgumentParser, *, worker: bool = False) -> None:
+    """The engine flags, one per ``EngineSettings`` field marked ``flag`` (``worker``: also
+    the engine worker's). Each says its environment variable."""
+    hints = get_type_hints(EngineSettings)
+    for f in fields(EngineSettings):
+        kind = f.metadata.get("flag")
+        if kind != "engine" and not (worker and kind == "worker"):
+            continue
+        env = f.metadata.get("env")
+        p.add_argument("--" + f.name.replace("_", "-"), default=None, **_flag_type(hints[f.name]),
+                       help=f.metadata["help"] + (f"; ${env}" if env else ""))
+    p.add_argument("--triton-url", metavar="HOST:PORT", default=None,
+                   help=f"Triton gRPC endpoint for --backend triton; ${TRITON_URL_ENV}")
 
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help=f"engine threads running images in parallel (default {DEFAULT_WORKERS})")
+
+TRITON_URL_ENV = "PLATESTREAM_TRITON_URL"  # engine.triton.url, the one nested setting with a flag
+
+
+def engine_settings(args: argparse.Namespace, section: EngineSettings | None = None, *,
+                    base: Path | None = None,
+                    env: Mapping[str, str] | None = None) -> EngineSettings:
+    """The engine settings of a command: command line > environment > config file's
+    ``engine:`` section (relative paths from ``base``, its folder) > default.
+
+    Raises:
+        EngineConfigError: an environment variable with a value the field does not accept.
+    """
+    env = os.environ if env is None else env
+    section = section or EngineSettings()
+    hints = get_type_hints(EngineSettings)
+    values: dict[str, Any] = {}
+    for f in fields(EngineSettings):
+        name, var = f.name, f.metadata.get("env")
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+        elif var and env.get(var):
+            choices = _flag_type(hints[name]).get("choices")
+            if choices and env[var] not in choices:
+                raise EngineConfigError(f"${var}: expected one of {', '.join(choices)}, "
+                                        f"got {env[var]!r}")
+            values[name] = env[var]
+        else:
+            value = getattr(section, name)
+            if value is not None and f.metadata.get("path") and base is not None:
+                value = str(base / Path(value).expanduser())  # absolute paths stay as they are
+            values[name] = value
+    if values["engines_dir"] is None:  # where `platestream build-engines` writes by default
+        values["engines_dir"] = str(resolve_state_dir() / "engines")
+    url = getattr(args, "triton_url", None) or env.get(TRITON_URL_ENV)
+    if url:
+        values["triton"] = replace(values["triton"], url=url)
+    return EngineSettings(**values)
 
 
 def default_threads(workers: int = 1) -> int:
@@ -70,37 +111,37 @@ def default_threads(workers: int = 1) -> int:
     return max(1, (os.cpu_count() or 2) // max(1, workers))
 
 
-def build_recognizer(args: argparse.Namespace):
-    """The Recognizer that ``args`` (add_engine_args, optionally ``workers``) ask for."""
+def build_recognizer(settings: EngineSettings, *, workers: int | None = None):
+    """The Recognizer ``settings`` ask for; ``threads`` default to cores / ``workers``."""
     from engine import Recognizer
 
     return Recognizer.from_models_dir(
-        args.models_dir,
-        threads=args.threads or default_threads(getattr(args, "workers", None) or 1),
-        backend=args.backend,
-        engines_dir=args.engines_dir,
-        triton=_triton_settings(args),
-        precision=getattr(args, "precision", None),
+        settings.models_dir,
+        threads=settings.threads or default_threads(workers or settings.workers),
+        backend=settings.backend,
+        engines_dir=settings.engines_dir,
+        triton=settings.triton,
+        precision=settings.precision,
+        int8_cache=settings.int8_cache_dir,
     )
 
 
-def _triton_settings(args: argparse.Namespace):
-    """``args.triton`` (a config's engine.triton) with ``--triton-url`` applied, or None."""
-    from engine.backends.triton import TritonSettings
+def build_worker(settings: EngineSettings, *, max_queue: int | None = None):
+    """An (unstarted) EngineWorker on ``build_recognizer(settings)``."""
+    from stream.engine_worker import EngineWorker
 
-    settings = getattr(args, "triton", None)
-    url = getattr(args, "triton_url", None)
-    if url:
-        return TritonSettings(url=url) if settings is None else replace(settings, url=url)
-    return settings
+    return EngineWorker(build_recognizer(settings), max_queue=max_queue or settings.max_queue,
+                        max_batch=settings.max_batch, batch_window_ms=settings.batch_window_ms,
+                        workers=settings.workers)
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
-    from engine import EngineConfig, parse_regions, read_image_file
+    from engine import ReadOptions, parse_regions, read_image_file
+    from stream import wire
 
-    config = EngineConfig.parse(args.config)
+    config = ReadOptions.parse(args.config)
     regions = parse_regions(args.regions or ())
-    recognizer = build_recognizer(args)
+    recognizer = build_recognizer(engine_settings(args), workers=1)
     failed = 0
     for path in args.images:
         try:
@@ -111,7 +152,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
             continue
         result = recognizer.recognize(image, regions, args.mmc, config)
         result = result.replace(filename=os.path.basename(path))
-        print(json.dumps(result.to_dict(), indent=args.indent))
+        print(json.dumps(wire.snapshot_response(result), indent=args.indent))
         sys.stdout.flush()
     return 1 if failed else 0
 
@@ -122,7 +163,8 @@ def _cmd_quantize(args: argparse.Namespace, d) -> int:  # noqa: ANN001 - a Path
     from engine import quantize
 
     report = quantize.quantize_models(
-        d, calib=Path(args.calib).expanduser() if args.calib else None, force=args.force)
+        d, calib=Path(args.calib).expanduser() if args.calib else None, force=args.force,
+        cache=quantize.int8_cache_dir(engine_settings(args).int8_cache_dir))
     for p in report.removed:
         print(f"removed stale {p}")
     if report.built:
@@ -137,7 +179,7 @@ def _cmd_quantize(args: argparse.Namespace, d) -> int:  # noqa: ANN001 - a Path
 def _cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
-    d = models.resolve_models_dir(args.models_dir)
+    d = models.resolve_models_dir(engine_settings(args).models_dir)
     if args.action == "export-triton":
         return _export_triton(args, d)
     if args.action == "quantize":
@@ -226,13 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_models)
 
     for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return p
 
 

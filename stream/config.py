@@ -5,9 +5,9 @@ Keys follow Plate Recognizer Stream's (``sample``, ``regions``, ``mmc``, ``max_p
 error names the file line and the key path, e.g.
 ``demo.yaml:7: cameras.gate.fsp: unknown key (did you mean 'fps'?)``.
 
-Relative video paths (camera ``url`` that is not a URL or a device) are resolved in the data
-directory: ``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` next to the
-project root; a path found in none of them is tried relative to the working directory.
+Relative video paths (camera ``url`` that is not a URL or a device) are looked up in the data
+directory the caller gives (the CLI: ``--data-dir``, else ``$PLATESTREAM_DATA``), then relative
+to the working directory.
 Relative output paths (``file``, ``dir``, ``spool``) are relative to ``output_dir``, which
 defaults to the state directory (``stream.state``); the spool defaults to
 ``STATE/spool/CONFIG-NAME.sqlite``. Nothing goes to the working directory unless the config
@@ -25,51 +25,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine import EngineConfig, parse_regions
-from engine.backends.select import Preference
-from engine.backends.triton import TritonSettings
+from engine import ReadOptions, parse_regions
 from engine.errors import EngineConfigError
+from engine.settings import EngineSettings
 from stream.delivery.mqtt_config import MQTT_KEYS, MqttConfig, topic_part
-from stream.engine_worker import DEFAULT_WORKERS
-from stream.http.settings import ServerSettings
 from stream.known_plates import KnownListConfig, KnownPlates, KnownPlatesError
+from stream.server_settings import ServerSettings, WebhookTarget
 from stream.sinks.paths import check_template
 from stream.state import resolve_state_dir
 from stream.store.config import StoreConfig
 from stream.yamlconf import ConfigError, Node, build, check_keys, compose_file, fail
 
 __all__ = [
-    "ConfigError", "EngineSection", "CameraConfig", "OutputConfig", "StreamConfig",
-    "load_config", "resolve_data_dir", "strip_credentials", "is_live_url",
+    "ConfigError", "EngineSection", "ServerSettings", "WebhookTarget", "CameraConfig",
+    "OutputConfig", "StreamConfig",
+    "load_config", "load_server_section", "strip_credentials", "is_live_url",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                  "srt://")
 ImageKind = Literal["vehicle", "plate", "original", "none"]
 
 
-@dataclass(frozen=True)
-class EngineSection:
-    backend: Preference = field(
-        default="auto", metadata={"help": "inference backend (auto: $PLATESTREAM_BACKEND, "
-                                          "then TensorRT when a GPU and engines are present; "
-                                          "triton: the models run on a Triton server)"})
-    engines_dir: str | None = field(default=None, metadata={"help": "TensorRT engines"})
-    precision: Literal["auto", "fp32", "int8"] = field(
-        default="auto", metadata={"help": "CPU model precision (auto: $PLATESTREAM_PRECISION, "
-                                          "then int8 when quantized models and VNNI/AMX exist)"})
-    threads: int | None = field(default=None, metadata={
-        "ge": 1, "le": 256, "help": "ONNX Runtime threads per model run (default: cores / "
-                                    "workers)"})
-    workers: int = field(default=DEFAULT_WORKERS, metadata={"ge": 1, "le": 16,
-                                              "help": "engine threads running frames in parallel"})
-    models_dir: str | None = field(default=None, metadata={"help": "models directory"})
-    max_batch: int = field(default=8, metadata={"ge": 1, "le": 64})
-    batch_window_ms: float = field(default=5.0, metadata={"ge": 0, "le": 1000})
-    max_queue: int = field(default=64, metadata={"ge": 1})
-    triton: TritonSettings = field(default_factory=TritonSettings, metadata={
-        "help": "the Triton server for backend: triton (url, timeout, retries...)"})
+# The ``engine:`` section is the engine's own settings schema (flags and env fill it too).
+EngineSection = EngineSettings
 
 
 @dataclass(frozen=True)
@@ -104,9 +83,9 @@ class CameraConfig:
         return is_live_url(self.url)
 
     @functools.cached_property
-    def engine_config(self) -> EngineConfig:
+    def read_options(self) -> ReadOptions:
         """``config`` parsed once (it was checked when the file was loaded), not per frame."""
-        return EngineConfig.parse(self.config)
+        return ReadOptions.parse(self.config)
 
     @property
     def safe_url(self) -> str:
@@ -198,20 +177,11 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``--data-dir``, else ``$PLATESTREAM_DATA``, else ``../shared/evaldata`` by the project."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if os.environ.get("PLATESTREAM_DATA"):
-        return Path(os.environ["PLATESTREAM_DATA"]).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "evaldata"
-
-
 _TOP_KEYS = ("engine", "server", "defaults", "cameras", "outputs", "timezone", "output_dir",
              "spool", "store", "known_plates", "node_id")
 
 
-def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
+def load_config(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
                 state_dir: str | os.PathLike[str] | None = None) -> StreamConfig:
     """Load and check a config file; raises ConfigError naming the line and key.
 
@@ -227,7 +197,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     engine = build(EngineSection, top["engine"], ("engine",)) if "engine" in top else None
     server = ServerSettings(enabled=False)
     if "server" in top:
-        server = build(ServerSettings, top["server"], ("server",))
+        server = load_server_section(top["server"])
     node_id = None
     if "node_id" in top:
         node_id = top["node_id"].value
@@ -243,7 +213,7 @@ def load_config(path: str | os.PathLike[str], *, data_dir: str | None = None,
     cameras_node = top.get("cameras")
     if cameras_node is None or not isinstance(cameras_node.value, dict) or not cameras_node.value:
         fail(cameras_node or root, ("cameras",), "expected a mapping of at least one camera")
-    ddir = resolve_data_dir(data_dir)
+    ddir = Path(data_dir).expanduser() if data_dir else None
     cameras = {}
     for name, node in cameras_node.value.items():
         cameras[name] = _camera(name, node, defaults.value if defaults else {}, outputs, ddir)
@@ -290,6 +260,15 @@ def _known_plates(node: Node | None, base: Path) -> dict[str, KnownListConfig]:
     return out
 
 
+def load_server_section(node: Node) -> ServerSettings:
+    """The ``server:`` section (also what ``serve --config`` reads from a server-only file)."""
+    for key in ("batch_window_ms", "max_batch"):
+        if isinstance(node.value, dict) and key in node.value:
+            fail(node.value[key], ("server", key),
+                 f"moved: write it under engine: (engine.{key}), the one place it lives")
+    return build(ServerSettings, node, ("server",))
+
+
 def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputConfig]:
     if node is None:
         return {}
@@ -330,7 +309,7 @@ def _outputs(node: Node | None, node_id: str | None = None) -> dict[str, OutputC
 
 
 def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str, OutputConfig],
-            ddir: Path) -> CameraConfig:
+            ddir: Path | None) -> CameraConfig:
     path = ("cameras", name)
     if node.value is None:
         fail(node, path, "expected a mapping with at least 'url:'")
@@ -352,7 +331,7 @@ def _camera(name: str, node: Node, defaults: dict[str, Node], outputs: dict[str,
         kw["fps"] = None
     try:
         kw["regions"] = parse_regions(cam.regions)
-        EngineConfig.parse(cam.config)
+        ReadOptions.parse(cam.config)
     except EngineConfigError as exc:
         key = "regions" if str(exc).startswith("regions") else "config"
         fail(at(key), (*path, key), str(exc).split(": ", 1)[-1])
@@ -385,9 +364,9 @@ def _is_point(p: Any) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p))
 
 
-def _resolve_video(url: str, ddir: Path, node: Node, path: tuple[str, ...]) -> str:
+def _resolve_video(url: str, ddir: Path | None, node: Node, path: tuple[str, ...]) -> str:
     p = Path(url).expanduser()
-    tried = [p] if p.is_absolute() else [ddir / p, Path.cwd() / p]
+    tried = [p] if p.is_absolute() else [*([ddir / p] if ddir else []), Path.cwd() / p]
     for cand in tried:
         if cand.is_file():
             return str(cand.resolve())

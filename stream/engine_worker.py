@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from engine import EngineConfig, Recognition, Recognizer, parse_regions
+from engine import ReadOptions, Recognition, Recognizer, parse_regions
 from engine.errors import BackendUnavailable
+from engine.settings import DEFAULT_WORKERS as _DEFAULT_WORKERS
 
 __all__ = ["EngineBusy", "EngineWorker"]
 
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 # the largest images the decoder accepts (engine.imageio.MAX_PIXELS, 60 Mpx).
 DEFAULT_MAX_PIXELS = 200_000_000
 
-# What the CLI and configs run: two engine threads overlap one image's Python work (crops,
-# NMS, decoding) with another's model runs, +10-15 % analysed fps on 2 cores
-# (scripts/bench_stream.py).
-DEFAULT_WORKERS = 2
+# What the CLI and configs run (engine.settings): two engine threads overlap one image's
+# Python work (crops, NMS, decoding) with another's model runs, +10-15 % analysed fps on
+# 2 cores (scripts/bench_stream.py).
+DEFAULT_WORKERS = _DEFAULT_WORKERS
 
 
 class EngineBusy(Exception):
@@ -43,7 +44,7 @@ class EngineBusy(Exception):
 @dataclass(slots=True)
 class _Job:
     image: np.ndarray
-    key: tuple[tuple[str, ...], bool, EngineConfig, bool]  # regions, mmc, config, light
+    key: tuple[tuple[str, ...], bool, ReadOptions, bool]  # regions, mmc, config, light
     future: Future[Recognition] = field(default_factory=Future)
 
     @property
@@ -137,7 +138,7 @@ class EngineWorker:
         image: np.ndarray,
         regions: Sequence[str] = (),
         mmc: bool = False,
-        config: EngineConfig | dict | str | None = None,
+        config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
     ) -> Future[Recognition]:
@@ -147,7 +148,7 @@ class EngineWorker:
             EngineBusy: the queue is full.
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
-        job = _Job(image, (parse_regions(regions), bool(mmc), EngineConfig.parse(config),
+        job = _Job(image, (parse_regions(regions), bool(mmc), ReadOptions.parse(config),
                            bool(light)))
         with self._lock:
             if self._jobs and self._pixels + job.pixels > self.max_pixels:

@@ -1,9 +1,9 @@
-"""Stream events: the Snapshot result of a track's best read plus Stream's fields.
+"""Stream events: a track's best read with Stream's fields, typed until it is spooled.
 
-An event is a ``Recognition`` with one result; ``data`` (its ``to_dict()``) is what CSV, JSON
-Lines and webhooks carry. Added fields: top-level ``timestamp_local`` and ``event_id`` (stable,
-so receivers can drop duplicates after a resend); per result ``direction``, ``source_url``
-(no credentials) and, for files, ``position_sec``.
+``stream.wire.event_json`` turns an event into the JSON that CSV, JSON Lines, webhooks, MQTT
+and the store carry (``PlateEvent.data``). Stream's fields: ``timestamp_local``, ``event_id``
+(stable, so receivers can drop duplicates after a resend), ``known_plate`` and ``updated``; for
+the result ``direction``, ``source_url`` (no credentials) and, for files, ``position_sec``.
 """
 
 from __future__ import annotations
@@ -15,33 +15,44 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import cv2
-import numpy as np
 
-from engine import Box, Recognition
+from engine import Recognition
+from engine.geometry import crop
+from stream import wire
 
 if TYPE_CHECKING:
     from stream.config import CameraConfig
     from stream.sources.frames import Frame
     from stream.tracking import Observation, Track
 
-__all__ = [
-    "PlateEvent", "build_event", "webhook_payload", "CSV_HEADER", "csv_row", "event_image",
-    "iso_utc",
-]
+__all__ = ["PlateEvent", "build_event", "event_image", "iso_utc"]
 
-CSV_HEADER = (
-    "timestamp", "plate", "score", "dscore", "file", "box", "model_make", "color", "vehicle",
-    "region", "orientation", "candidates", "source_url", "position_sec", "direction",
-)
 _EVENT_NS = uuid.UUID("5c0e3a9e-6b7d-4a53-9d7b-2f1f3c4b7a10")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class PlateEvent:
+    """One event. ``recognition`` holds the one best read with the frame's metadata
+    (``filename``, ``camera_id``, ``timestamp``).
+
+    Attributes:
+        direction: degrees of travel (0 = right, 90 = up), None when it barely moved.
+        source_url: the camera URL without credentials.
+        position_sec: seconds into a video file (None for live cameras).
+        known_plate: ``{list, name, plate, distance}`` of a known-plates match, or None.
+        updated: this event replaces one already sent with the same ``id``.
+    """
+
     id: str
     camera_id: str
     recognition: Recognition
     frame: Frame | None
+    timestamp_local: str = ""
+    direction: int | None = None
+    source_url: str = ""
+    position_sec: float | None = None
+    known_plate: dict[str, Any] | None = None
+    updated: bool = False
 
     @property
     def plate(self) -> str:
@@ -49,17 +60,13 @@ class PlateEvent:
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.recognition.to_dict()
+        """The Stream event JSON (``stream.wire.event_json``)."""
+        return wire.event_json(self)
 
 
 def iso_utc(dt: datetime) -> str:
     """``2025-08-11T16:42:58.740143Z`` as Plate Recognizer writes timestamps."""
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def event_time(data: dict[str, Any]) -> datetime:
-    """An event's ``timestamp`` (written by ``iso_utc``) back as an aware datetime."""
-    return datetime.fromisoformat(str(data["timestamp"]))  # Python >= 3.11 reads the "Z"
 
 
 def _local(dt: datetime, tz: str) -> str:
@@ -73,10 +80,7 @@ def build_event(cam: CameraConfig, track: Track, best: Observation, *,
     """The event of one track; ``best.frame`` is the analysis Frame of the best read."""
     frame: Frame | None = best.frame
     wall = frame.wall if frame is not None else datetime.now(UTC)
-    extra: dict[str, Any] = {"direction": track.direction(), "source_url": cam.safe_url}
-    if frame is not None and frame.position is not None:
-        extra["position_sec"] = round(frame.position, 3)
-    read = best.read.replace(extra=extra)
+    read = best.read
     first = track.observations[0]
     if first.frame is not None and first.frame.position is not None:
         first_key = f"{first.ts:.3f}"  # files: the same vehicle gets the same id on a re-run
@@ -92,58 +96,13 @@ def build_event(cam: CameraConfig, track: Track, best: Observation, *,
         filename=f"{cam.name}_screenshots/{wall.astimezone(UTC):%y-%m-%d/%H-%M-%S.%f}.jpg",
         camera_id=cam.name,
         timestamp=iso_utc(wall),
-        extra={"timestamp_local": _local(wall, timezone), "event_id": event_id},
     )
-    return PlateEvent(event_id, cam.name, rec, frame)
-
-
-def webhook_payload(data: dict[str, Any], target: str) -> dict[str, Any]:
-    """The Stream webhook body (``json`` field): ``{"hook": {...}, "data": {...}}``."""
-    return {
-        "hook": {
-            "target": target,
-            "id": data.get("camera_id"),
-            "event": "recognition",
-            "filename": data.get("filename"),
-        },
-        "data": data,
-    }
-
-
-def _cell(v: Any) -> str:
-    return "" if v is None else str(v)
-
-
-def csv_row(data: dict[str, Any], result: dict[str, Any]) -> list[str]:
-    """One CSV row in Stream's plate-mode format (cells are Python reprs, as Stream writes)."""
-    ts = event_time(data)
-    return [
-        ts.isoformat(sep=" ", timespec="microseconds"),
-        result["plate"],
-        _cell(result["score"]),
-        _cell(result["dscore"]),
-        "/" + str(data.get("filename") or ""),
-        repr(result["box"]),
-        repr(result.get("model_make", [])),
-        repr(result.get("color", [])),
-        repr(result["vehicle"]),
-        repr(result["region"]),
-        repr(result.get("orientation", [])),
-        repr([{"plate": c["plate"]} for c in result.get("candidates", [])]),
-        _cell(result.get("source_url")),
-        _cell(result.get("position_sec")),
-        _cell(result.get("direction")),
-    ]
-
-
-def _crop(image: np.ndarray, box: Box, pad: float = 0.0) -> np.ndarray:
-    h, w = image.shape[:2]
-    px, py = int(box.width * pad), int(box.height * pad)
-    x1, y1 = max(0, box.xmin - px), max(0, box.ymin - py)
-    x2, y2 = min(w, box.xmax + px), min(h, box.ymax + py)
-    if x2 <= x1 or y2 <= y1:
-        return image
-    return image[y1:y2, x1:x2]
+    position = frame.position if frame is not None else None
+    return PlateEvent(
+        event_id, cam.name, rec, frame, timestamp_local=_local(wall, timezone),
+        direction=track.direction(), source_url=cam.safe_url,
+        position_sec=round(position, 3) if position is not None else None,
+    )
 
 
 def event_image(event: PlateEvent, kind: str) -> bytes | None:
@@ -154,8 +113,9 @@ def event_image(event: PlateEvent, kind: str) -> bytes | None:
     image = event.frame.image
     read = event.recognition.results[0]
     if kind == "plate":
-        image = _crop(image, read.box, 0.1)
+        image = crop(image, read.box.xyxy, 0.1, 0.1)
     elif kind == "vehicle":
-        image = _crop(image, read.vehicle.box) if read.vehicle else _crop(image, read.box, 2.0)
+        image = (crop(image, read.vehicle.box.xyxy) if read.vehicle
+                 else crop(image, read.box.xyxy, 2.0, 2.0))
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return buf.tobytes() if ok else None

@@ -1,26 +1,20 @@
-"""Prometheus metrics of running pipelines, read from their status at scrape time.
+"""Prometheus metrics of a running pipeline, read from its status at scrape time.
 
-One collector is registered in prometheus_client's default REGISTRY (served by the HTTP
-server's ``/metrics``); it reports every pipeline that is running, so building several
-pipelines in one process (tests) never registers a metric twice.
+The pipeline registers one ``PipelineCollector`` in the registry it is given (the app setup
+passes prometheus_client's REGISTRY, which the HTTP server's ``/metrics`` serves) when it
+starts, and unregisters it when it stops: no module state, several pipelines in one process
+(tests) each use their own registry.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["track", "untrack"]
-
-_pipelines: weakref.WeakSet[Any] = weakref.WeakSet()
-_lock = threading.Lock()
-_registered = False
+__all__ = ["PipelineCollector"]
 
 _CAMERA_COUNTERS = (
     ("frames_decoded", "Frames decoded"),
@@ -32,7 +26,12 @@ _CAMERA_COUNTERS = (
 )
 
 
-class _PipelineCollector(Collector):
+class PipelineCollector(Collector):
+    """Metrics from ``status()`` (``Pipeline.status``: cameras and outputs)."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self.status = status
+
     def collect(self) -> Iterator[Any]:
         cams = {
             key: CounterMetricFamily(f"platestream_camera_{key}", help_, labels=["camera"])
@@ -46,29 +45,14 @@ class _PipelineCollector(Collector):
                                     "Events waiting for delivery", labels=["output"])
         failed = GaugeMetricFamily("platestream_output_failed",
                                    "Events given up after max_attempts", labels=["output"])
-        for p in list(_pipelines):
-            st = p.status()
-            for name, c in st["cameras"].items():
-                for key, fam in cams.items():
-                    fam.add_metric([name], c[key])
-                up.add_metric([name], 1.0 if c["state"] == "streaming" else 0.0)
-                fps.add_metric([name], c["fps"])
-            for name, o in st["outputs"].items():
-                pending.add_metric([name], o["pending"])
-                failed.add_metric([name], o["failed"])
+        st = self.status()
+        for name, c in st["cameras"].items():
+            for key, fam in cams.items():
+                fam.add_metric([name], c[key])
+            up.add_metric([name], 1.0 if c["state"] == "streaming" else 0.0)
+            fps.add_metric([name], c["fps"])
+        for name, o in st["outputs"].items():
+            pending.add_metric([name], o["pending"])
+            failed.add_metric([name], o["failed"])
         yield from cams.values()
         yield from (up, fps, pending, failed)
-
-
-def track(pipeline: Any) -> None:
-    global _registered
-    with _lock:
-        if not _registered:
-            REGISTRY.register(_PipelineCollector())
-            _registered = True
-        _pipelines.add(pipeline)
-
-
-def untrack(pipeline: Any) -> None:
-    with _lock:
-        _pipelines.discard(pipeline)

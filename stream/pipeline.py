@@ -17,13 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream import metrics
+from prometheus_client import CollectorRegistry
+
+from stream import wire
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig, OutputConfig, StreamConfig
 from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
-from stream.events import PlateEvent, event_image, webhook_payload
+from stream.events import PlateEvent, event_image
 from stream.known_plates import KnownPlates
+from stream.metrics import PipelineCollector
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
 from stream.store import EventStore, open_store
@@ -93,13 +96,18 @@ class Pipeline:
         cfg: the loaded config.
         worker: the started engine worker (shared with the HTTP API).
         on_event: also called with each event after it is spooled (e.g. to print it).
+        registry: where the pipeline's Prometheus metrics are registered while it runs
+            (the app's; None: no metrics).
     """
 
     def __init__(self, cfg: StreamConfig, worker: EngineWorker, *,
-                 on_event: Callable[[PlateEvent], None] | None = None) -> None:
+                 on_event: Callable[[PlateEvent], None] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
         self.cfg = cfg
         self.worker = worker
         self.on_event = on_event
+        self.registry = registry
+        self._collector = PipelineCollector(self.status)
         self.base = Path(cfg.output_dir).expanduser()
         self.spool: Spool | None = None
         self.deliveries: dict[str, DeliveryWorker] = {}
@@ -143,7 +151,8 @@ class Pipeline:
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()
-        metrics.track(self)
+        if self.registry is not None:
+            self.registry.register(self._collector)
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
 
@@ -163,7 +172,8 @@ class Pipeline:
         stop_workers(list(self.deliveries.values()), self.spool, timeout)
         if self.store is not None:
             self.store.close()
-        metrics.untrack(self)
+        if self.registry is not None:
+            self.registry.unregister(self._collector)
 
     def __enter__(self) -> Pipeline:
         self.start()
@@ -175,11 +185,9 @@ class Pipeline:
     def _emit(self, cam: CameraConfig, event: PlateEvent) -> None:
         """Spool the event for each of the camera's outputs (one row per output)."""
         assert self.spool is not None and self.known is not None
-        rec = event.recognition
-        known = self.known.match(rec.results[0].plate)
-        event = dataclasses.replace(event, recognition=rec.replace(
-            extra={**rec.extra, "known_plate": known}))
-        data = event.data
+        known = self.known.match(event.plate)
+        event = dataclasses.replace(event, known_plate=known)
+        data = wire.event_json(event)  # typed until here: the spool holds the wire shape
         images: dict[str, bytes | None] = {}
         groups: dict[tuple[str, str], list[str]] = {}
         targets = [n for n in cam.outputs
@@ -194,7 +202,7 @@ class Pipeline:
                 images[image_kind] = event_image(event, image_kind)
             payload = data
             if kind.startswith("webhook:"):
-                payload = webhook_payload(data, str(self.cfg.outputs[names[0]].url))
+                payload = wire.stream_webhook(data, str(self.cfg.outputs[names[0]].url))
             self.spool.put(names, event.id, payload, images[image_kind],
                            str(data["filename"]) if images[image_kind] else None)
         if self.store is not None:
@@ -211,7 +219,7 @@ class Pipeline:
         # event; the details then go to the log at debug level (run --log-file keeps them).
         log.log(logging.INFO if self.on_event is None else logging.DEBUG,
                 "camera %s: event %s plate %s score %.3f direction %s%s", cam.name, event.id,
-                r.plate, r.score, r.extra.get("direction"),
+                r.plate, r.score, event.direction,
                 f" known ({known['list']})" if known else "")
         if self.on_event is not None:
             try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from stream.cli import add_engine_args, add_worker_arg, build_recognizer
+from stream.cli import add_engine_args, build_worker, engine_settings
 from stream.config import StreamConfig, load_config
 from stream.state import writable_dir
 
@@ -22,15 +23,14 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="watch the cameras/videos of a YAML config, emit plate events")
     r.add_argument("config", metavar="CONFIG", help="YAML config (see configs/demo.yaml)")
-    r.add_argument("--data-dir", help="where relative video paths are looked up "
-                   "(default: $PLATESTREAM_DATA, then ../shared/evaldata next to the project)")
+    r.add_argument("--data-dir", help="where relative video paths are looked up before the "
+                   "working directory (default: $PLATESTREAM_DATA)")
     r.add_argument("--print-events", nargs="?", const="json", choices=("json", "short"),
                    help="print each event on stdout: one JSON line (default) or a short line")
     r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
                    help="when every video has ended: wait up to S seconds for the outputs "
                    "to deliver before exiting (undelivered events stay in the spool)")
-    add_engine_args(r)
-    add_worker_arg(r)
+    add_engine_args(r, worker=True)
     r.set_defaults(func=_cmd_run)
 
     c = sub.add_parser("check", help="validate a YAML config without running it")
@@ -39,8 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_cmd_check)
 
 
+def data_dir(args: argparse.Namespace) -> str | None:
+    return args.data_dir or os.environ.get("PLATESTREAM_DATA") or None
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, data_dir=args.data_dir)
+    cfg = load_config(args.config, data_dir=data_dir(args))
     cams = ", ".join(f"{n}{'' if c.active else ' (inactive)'}" for n, c in cfg.cameras.items())
     print(f"{args.config}: OK — cameras: {cams}; outputs: {', '.join(cfg.outputs) or 'none'}; "
           f"server: {f'port {cfg.server.port}' if cfg.server.enabled else 'off'}; "
@@ -55,47 +59,24 @@ def _store_line(cfg: StreamConfig) -> str:
     return cfg.store.safe_url or "sqlite"
 
 
-def _engine_args(args: argparse.Namespace, cfg: StreamConfig) -> argparse.Namespace:
-    """Command-line engine options win over the config's ``engine:`` section."""
-
-    def near_config(p: str | None) -> str | None:
-        if not p:
-            return None
-        path = Path(p).expanduser()
-        return str(path if path.is_absolute() else Path(cfg.source).parent / path)
-
-    e = cfg.engine
-    return argparse.Namespace(
-        workers=args.workers or e.workers,
-        models_dir=args.models_dir or near_config(e.models_dir),
-        threads=args.threads or e.threads,  # None: build_recognizer's cores / workers
-        backend=args.backend or (e.backend if e.backend != "auto" else None),
-        engines_dir=args.engines_dir or near_config(e.engines_dir),
-        triton=e.triton,
-        triton_url=args.triton_url,  # wins over engine.triton.url (see build_recognizer)
-        precision=args.precision or (e.precision if e.precision != "auto" else None),
-    )
-
-
 def _print_json(event) -> None:  # noqa: ANN001 - a PlateEvent
     print(json.dumps(event.data), flush=True)
 
 
 def _print_short(event) -> None:  # noqa: ANN001 - a PlateEvent
-    d = event.data
-    r = d["results"][0]
-    at = f" at {r['position_sec']:.2f} s" if r.get("position_sec") is not None else ""
-    vehicle = r["vehicle"]["type"] if r["vehicle"]["score"] else "-"
-    print(f"{d['timestamp']}  {d['camera_id']}: {r['plate'].upper()}  score {r['score']:.3f}"
-          f"{at}  vehicle {vehicle}  direction {r.get('direction')}  id {d['event_id']}",
+    """One human line per event (not a Plate Recognizer shape: read from the typed event)."""
+    r = event.recognition.results[0]
+    at = f" at {event.position_sec:.2f} s" if event.position_sec is not None else ""
+    vehicle = r.vehicle.type if r.vehicle is not None and r.vehicle.score else "-"
+    print(f"{event.recognition.timestamp}  {event.camera_id}: {r.plate.upper()}  score "
+          f"{r.score:.3f}{at}  vehicle {vehicle}  direction {event.direction}  id {event.id}",
           flush=True)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
 
-    cfg = load_config(args.config, data_dir=args.data_dir)
+    cfg = load_config(args.config, data_dir=data_dir(args))
     writable_dir(cfg.spool_path.parent, "spool directory")
     writable_dir(cfg.output_dir, "output directory")
     if cfg.server.enabled:
@@ -108,14 +89,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"platestream: server: the HTTP server is not available ({exc}); "
                   "remove the 'server:' section or set 'enabled: false'", file=sys.stderr)
             return 2
-    engine_args = _engine_args(args, cfg)
-    worker = EngineWorker(build_recognizer(engine_args), max_queue=cfg.engine.max_queue,
-                          max_batch=cfg.engine.max_batch,
-                          batch_window_ms=cfg.engine.batch_window_ms,
-                          workers=engine_args.workers)
+    worker = build_worker(engine_settings(args, cfg.engine, base=Path(cfg.source).parent))
     stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
-    pipeline = Pipeline(cfg, worker, on_event=printer)
+    from prometheus_client import REGISTRY
+
+    pipeline = Pipeline(cfg, worker, on_event=printer, registry=REGISTRY)
     worker.start()
     try:
         pipeline.start()

@@ -58,4 +58,4 @@ def recognizer():
     """One real Recognizer for the whole session (loading models costs ~0.5 s)."""
     from engine import Recognizer
 
-    return Recognizer.from_models_dir(MODELS_DIR, threads=2)
+    return Recognizer.from_models_dir(MODELS_DIR, threads=2, precision="fp32")

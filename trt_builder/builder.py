@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from engine import models
+from engine.backends.engine_cache import EngineKey, engine_path, stale_reason, write_meta
 from engine.backends.tensorrt import GpuInfo, gpu_info, tensorrt_version
 from engine.errors import BackendError, ModelLoadError
 from trt_builder import calibrator
-from trt_builder.cache import EngineKey, engine_path, stale_reason, write_meta
 from trt_builder.errors import BuildArgumentError, BuildError
 
 __all__ = ["Target", "TARGETS", "BuildOptions", "Planned", "BuildResult", "validate", "plan",

@@ -88,8 +88,8 @@ def detector_preprocess(role: Role) -> Callable[[np.ndarray], tuple[np.ndarray, 
 def _ocr_inputs(paths: Sequence[Path], models_dir: Path) -> Iterator[np.ndarray]:
     from engine import models
     from engine.backends import open_backend
+    from engine.geometry import crop
     from engine.ocr import load_ocr_config
-    from engine.ocr.process import crop_plate
     from engine.ocr.process import preprocess as ocr_preprocess
     from engine.plates import PlateDetector
     from engine.recognizer import CROP_PAD_X, CROP_PAD_Y  # the crop the OCR sees at run time
@@ -99,7 +99,7 @@ def _ocr_inputs(paths: Sequence[Path], models_dir: Path) -> Iterator[np.ndarray]
     try:
         for img in _read(paths):
             for xyxy in det.detect(img).xyxy:
-                yield ocr_preprocess([crop_plate(img, xyxy, CROP_PAD_X, CROP_PAD_Y)], cfg)
+                yield ocr_preprocess([crop(img, xyxy, CROP_PAD_X, CROP_PAD_Y)], cfg)
     finally:
         det.backend.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,12 +20,12 @@ from trt_builder.builder import TARGET_KEYS, BuildOptions, build_engines
 __all__ = ["register", "add_build_args", "options_from_args", "run_build", "main"]
 
 
-def default_out() -> Path:
-    """``$PLATESTREAM_ENGINES`` (where the engine looks for them), else STATE/engines."""
-    from stream.state import resolve_state_dir
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - engine.settings.EngineSettings
+    """``--models-dir`` / ``$PLATESTREAM_MODELS`` and the engines directory the runtime reads
+    (``$PLATESTREAM_ENGINES``, else the state directory's engines/): one rule for both."""
+    from stream.cli import engine_settings
 
-    env = os.environ.get("PLATESTREAM_ENGINES")
-    return Path(env).expanduser() if env else resolve_state_dir() / "engines"
+    return engine_settings(argparse.Namespace(models_dir=getattr(args, "models_dir", None)))
 
 
 def add_build_args(p: argparse.ArgumentParser) -> None:
@@ -56,8 +55,8 @@ def add_build_args(p: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(
-        models_dir=resolve_models_dir(args.models_dir),
-        out_dir=Path(args.out).expanduser() if args.out else default_out(),
+        models_dir=resolve_models_dir(_settings(args).models_dir),
+        out_dir=Path(args.out or str(_settings(args).engines_dir)).expanduser(),
         fp16=args.fp16,
         int8=args.int8,
         calib_images=Path(args.calib_images).expanduser() if args.calib_images else None,

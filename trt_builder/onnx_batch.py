@@ -41,9 +41,6 @@ class DynamicBatch:
         self.model = model
         self.reason = reason
 
-    def __bool__(self) -> bool:
-        return self.model is not None
-
 
 def fixed_batch_inputs(path: Path) -> list[str]:
     """Names of the inputs whose batch dim is fixed (ONNX Runtime's view, no onnx needed)."""

@@ -154,7 +154,7 @@ def model_file(choice: Choice, onnx: Path, engines_dir: Path | str | None) -> Pa
         return onnx
     if engines_dir is None:
         raise BackendError("backend tensorrt needs an engines directory")
-    from trt_builder.cache import engine_path
+    from engine.backends.engine_cache import engine_path
 
     return engine_path(Path(engines_dir), onnx)
 
@@ -192,9 +192,9 @@ def _probe_tensorrt() -> Check:
 
 
 def _probe_engines(engines_dir: Path, models: Sequence[Path]) -> Check:
+    from engine.backends.engine_cache import EngineKey, engine_path, stale_reason
     from engine.backends.tensorrt import gpu_info, tensorrt_version
     from engine.models import sha256_file
-    from trt_builder.cache import EngineKey, engine_path, stale_reason
 
     try:
         gpu, version = gpu_info(), tensorrt_version()

@@ -124,7 +124,8 @@ class TrtBackend:
 
     Args:
         path: the ``.engine`` / ``.plan`` file (built by ``platestream build-engines`` for this
-            GPU and TensorRT version; see trt_builder.cache for how staleness is detected).
+            GPU and TensorRT version; engine.backends.engine_cache says how staleness is
+            detected).
 
     ``infer`` is serialised by a lock: an execution context is not thread-safe.
     """

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["OcrConfig", "OcrRead", "crop_plate", "preprocess", "decode", "beam_candidates"]
+__all__ = ["OcrConfig", "OcrRead", "preprocess", "decode", "beam_candidates"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +43,6 @@ class OcrRead:
     region: str
     region_score: float
     probs: np.ndarray
-
-
-def crop_plate(
-    bgr: np.ndarray, xyxy: np.ndarray, pad_x: float = 0.0, pad_y: float = 0.0
-) -> np.ndarray:
-    """Crop a plate box from a frame, grown by ``pad_x``/``pad_y`` of its width/height on
-    each side, clamped to the frame (never empty)."""
-    h, w = bgr.shape[:2]
-    bw, bh = xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]
-    x1 = int(max(0, min(w - 1, np.floor(xyxy[0] - pad_x * bw))))
-    y1 = int(max(0, min(h - 1, np.floor(xyxy[1] - pad_y * bh))))
-    x2 = int(max(x1 + 1, min(w, np.ceil(xyxy[2] + pad_x * bw))))
-    y2 = int(max(y1 + 1, min(h, np.ceil(xyxy[3] + pad_y * bh))))
-    return bgr[y1:y2, x1:x2]
 
 
 def preprocess(crops: list[np.ndarray], cfg: OcrConfig) -> np.ndarray:

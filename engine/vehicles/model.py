@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.backends import Backend
+from engine.geometry import iou
 from engine.preprocess import PAD_VALUE
 from engine.types import Detections
 from engine.vehicles import process
@@ -82,14 +83,6 @@ def recheck_closeup_trucks(
         return dets
     class_id = dets.class_id.copy()
     for i in closeup:
-        if _iou(dets.xyxy[i], cars).max() >= 0.5:
+        if iou(dets.xyxy[i], cars).max() >= 0.5:
             class_id[i] = _CAR
     return Detections(dets.xyxy, dets.score, class_id)
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
-    iy = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
-    inter = ix * iy
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
+from engine.geometry import crop_box
 from stream.console.auth import Sessions
 from stream.console.live import LiveHub
 
@@ -262,8 +263,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def plate_in_crop(data: dict[str, Any]) -> dict[str, int] | None:
     """Where the plate box lies in the stored vehicle image, which is cropped from the
-    analysis frame as ``stream.events.event_image(.., "vehicle")`` does: the vehicle's box,
-    or the plate's box grown by twice its size when no vehicle was found."""
+    analysis frame as ``stream.events.event_image(.., "vehicle")`` does (``crop_box``): the
+    vehicle's box, or the plate's box grown by twice its size when no vehicle was found."""
     try:
         r = data["results"][0]
         w, h = int(data["image_width"]), int(data["image_height"])
@@ -273,15 +274,9 @@ def plate_in_crop(data: dict[str, Any]) -> dict[str, int] | None:
     vb = (r.get("vehicle") or {}).get("box") or {}
     has_vehicle = bool((r.get("vehicle") or {}).get("score")) and \
         vb.get("xmax", 0) > vb.get("xmin", 0)
-    if has_vehicle:
-        x1, y1, x2, y2 = vb["xmin"], vb["ymin"], vb["xmax"], vb["ymax"]
-    else:
-        px = int((pb["xmax"] - pb["xmin"]) * 2.0)
-        py = int((pb["ymax"] - pb["ymin"]) * 2.0)
-        x1, y1, x2, y2 = pb["xmin"] - px, pb["ymin"] - py, pb["xmax"] + px, pb["ymax"] + py
-    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-    if x2 <= x1 or y2 <= y1:
-        x1, y1, x2, y2 = 0, 0, w, h
+    box, pad = (vb, 0.0) if has_vehicle else (pb, 2.0)
+    x1, y1, x2, y2 = crop_box(w, h, (box["xmin"], box["ymin"], box["xmax"], box["ymax"]),
+                              pad, pad)
     return {"width": x2 - x1, "height": y2 - y1, "x": pb["xmin"] - x1, "y": pb["ymin"] - y1,
             "w": pb["xmax"] - pb["xmin"], "h": pb["ymax"] - pb["ymin"]}
 

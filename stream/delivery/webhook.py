@@ -7,6 +7,7 @@ import json
 
 import aiohttp
 
+from stream import wire
 from stream.delivery.spool import Item
 from stream.delivery.worker import DeliveryError
 
@@ -50,11 +51,11 @@ class WebhookSender:
         if not self.multipart:
             return body
         form = aiohttp.FormData()
-        form.add_field("json", body, content_type="application/json")
+        form.add_field(wire.MULTIPART_JSON_FIELD, body, content_type="application/json")
         if item.attachment is not None:
             form.add_field(
-                "upload", item.attachment, filename=item.attachment_name or "image.jpg",
-                content_type="image/jpeg",
+                wire.MULTIPART_IMAGE_FIELD, item.attachment,
+                filename=item.attachment_name or "image.jpg", content_type="image/jpeg",
             )
         return form
 

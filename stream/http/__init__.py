@@ -1,20 +1,8 @@
 """The Snapshot-API-compatible HTTP server: ``POST /v1/plate-reader/``, ``/info/``, statistics,
-webhooks, ``/status/`` and ``/metrics``.
+webhooks, ``/status/`` and ``/metrics``. Its settings are ``stream.config.ServerSettings``
+(the config file's ``server:`` section), re-exported here with the app factory."""
 
-``create_app`` and ``run_server`` are imported lazily so that loading ``ServerSettings`` (as
-the config loader does) does not pull in aiohttp and the engine.
-"""
-
-from typing import Any
-
-from stream.http.settings import ServerSettings
+from stream.config import ServerSettings
+from stream.http.server import create_app, run_server
 
 __all__ = ["ServerSettings", "create_app", "run_server"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("create_app", "run_server"):
-        from stream.http import server
-
-        return getattr(server, name)
-    raise AttributeError(f"module 'stream.http' has no attribute {name!r}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from stream.events import CSV_HEADER, csv_row
+from stream import wire
 from stream.http.errors import ApiError
 from stream.known_plates import KnownPlates, KnownPlatesError
 from stream.store import EventQuery, EventStore, QueryError
@@ -111,12 +111,12 @@ async def events_csv(request: web.Request) -> web.StreamResponse:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if first:
-            w.writerow([*CSV_HEADER, "event_id"])
+            w.writerow(wire.csv_header("pr+event_id"))
             first = False
         for ev in page.events:
             results = ev.data.get("results") or []
             if results:
-                w.writerow([*csv_row(ev.data, results[0]), ev.event_id])
+                w.writerow(wire.csv_row(ev.data, results[0], "pr+event_id"))
         await resp.write(buf.getvalue().encode())
         left -= len(page.events)
         cursor = page.next

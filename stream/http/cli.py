@@ -8,7 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from stream.http.settings import ServerSettings
+from engine.settings import EngineSettings
+from stream.config import ServerSettings
 
 __all__ = ["register"]
 
@@ -16,8 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from stream.cli import add_engine_args, add_worker_arg
-    from stream.engine_worker import DEFAULT_WORKERS
+    from stream.cli import add_engine_args
 
     p = subparsers.add_parser(
         "serve", help="serve the Snapshot API (POST /v1/plate-reader/) over HTTP",
@@ -36,23 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
                    help="lookups per second per token (default: unlimited)")
     p.add_argument("--queue-size", type=int, help="requests waiting for inference (default 64)")
-    p.add_argument("--max-batch", type=int, metavar="N",
-                   help="images per engine call (default 4: bounds the models' memory)")
-    p.add_argument("--batch-window-ms", type=float,
-                   help="how long to wait to batch concurrent requests (default 5)")
     p.add_argument("--webhook", action="append", dest="webhooks", metavar="URL",
                    help="POST each result to URL (repeatable)")
     p.add_argument("--data-dir", help="usage counter and webhook spool directory (default: the "
                    "state directory, $PLATESTREAM_STATE or ~/.local/state/platestream)")
-    p.add_argument("--config", metavar="FILE", help="YAML config; its server: section is used")
-    add_engine_args(p)
-    add_worker_arg(p)
-    p.set_defaults(func=_cmd_serve, workers=DEFAULT_WORKERS)
+    p.add_argument("--config", metavar="FILE",
+                   help="YAML config; its server: and engine: sections are used")
+    add_engine_args(p, worker=True)
+    p.set_defaults(func=_cmd_serve)
 
 
 _OVERRIDES = ("host", "port", "token", "max_upload_mb", "rate_limit", "queue_size",
-              "batch_window_ms", "webhooks", "data_dir", "max_pixels", "body_timeout",
-              "max_batch")
+              "webhooks", "data_dir", "max_pixels", "body_timeout")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -61,9 +56,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     Raises:
         SettingsError: a bad option or config file, with a one-line message.
     """
-    base = ServerSettings()
-    if args.config:
-        base = _load_config_server(args.config)
+    base = _load_config_sections(args.config)[0] if args.config else ServerSettings()
     changes = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     try:
         return dataclasses.replace(base, **changes)
@@ -71,21 +64,29 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         raise SettingsError(str(exc)) from None
 
 
-def _load_config_server(path: str) -> ServerSettings:
-    """The ``server:`` section of a stream config (checked whole by ``stream.config``), or of a
-    file holding only ``server:`` (the stream loader would ask for cameras)."""
+def _load_config_sections(path: str) -> tuple[ServerSettings, EngineSettings]:
+    """The ``server:`` and ``engine:`` sections of a stream config (checked whole by
+    ``stream.config``), or of a file holding only those (the stream loader would ask for
+    cameras)."""
     from stream import config, yamlconf
 
     try:
         root = yamlconf.compose_file(Path(path))
         top = root.value if isinstance(root.value, dict) else {}
         if "cameras" in top:
-            return config.load_config(path).server
+            cfg = config.load_config(path)
+            return cfg.server, cfg.engine
+        yamlconf.check_keys(top, ["server", "engine"], ())
         if "server" not in top:
             yamlconf.fail(root, (), "no 'server:' section")
-        return yamlconf.build(ServerSettings, top["server"], ("server",))
+        engine = (yamlconf.build(EngineSettings, top["engine"], ("engine",)) if "engine" in top
+                  else EngineSettings(max_batch=SERVE_MAX_BATCH))
+        return config.load_server_section(top["server"]), engine
     except yamlconf.ConfigError as exc:  # names the file line and the key; one line
         raise SettingsError(str(exc)) from None
+
+
+SERVE_MAX_BATCH = 4
 
 
 class SettingsError(Exception):
@@ -94,21 +95,23 @@ class SettingsError(Exception):
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
-    from stream.cli import build_recognizer
-    from stream.engine_worker import EngineWorker
+    from stream.cli import build_worker, engine_settings
     from stream.http.server import run_server
     from stream.state import writable_dir
 
     try:
         settings = settings_from_args(args)
+        # the API's own default batch: 4 images per engine call bound the models' memory
+        section = (_load_config_sections(args.config)[1] if args.config
+                   else EngineSettings(max_batch=SERVE_MAX_BATCH))
+        base = Path(args.config).parent if args.config else None
+        engine = engine_settings(args, section, base=base)
     except (SettingsError, EngineError) as exc:
         print(f"platestream: {exc}", file=sys.stderr)
         return 2
     writable_dir(settings.data_path, "data directory")
-    recognizer = build_recognizer(args)
-    worker = EngineWorker(recognizer, max_queue=settings.queue_size,
-                          max_batch=settings.max_batch,
-                          batch_window_ms=settings.batch_window_ms, workers=args.workers)
+    # the API's queue_size bounds the engine queue too (429 beyond it)
+    worker = build_worker(engine, max_queue=settings.queue_size)
     store, known = _open_store(args, settings)  # raises StoreError: one line from main
     worker.start()
     try:

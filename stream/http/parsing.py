@@ -22,7 +22,7 @@ import numpy as np
 from aiohttp import BodyPartReader, hdrs, web
 from PIL import Image, UnidentifiedImageError
 
-from engine import EngineConfig, EngineConfigError, decode_image, parse_regions
+from engine import EngineConfigError, ReadOptions, decode_image, parse_regions
 from stream.http.errors import ApiError
 
 __all__ = [
@@ -84,7 +84,7 @@ class SnapshotParams:
     camera_id: str | None
     timestamp: str
     mmc: bool
-    config: EngineConfig
+    config: ReadOptions
     ignored_config: tuple[str, ...] = ()  # config keys this server does not know
 
 
@@ -300,7 +300,7 @@ def parse_params(form: RawForm) -> SnapshotParams:
     try:
         # The docs' own "strict region" example sends the singular `region`.
         regions = _regions(form.fields.get("regions") or form.fields.get("region") or [])
-        engine_config, ignored = EngineConfig.split(config if config != "" else None)
+        read_options, ignored = ReadOptions.split(config if config != "" else None)
     except EngineConfigError as exc:
         raise ApiError(400, str(exc)) from None
     return SnapshotParams(
@@ -308,7 +308,7 @@ def parse_params(form: RawForm) -> SnapshotParams:
         camera_id=camera_id or None,
         timestamp=parse_timestamp(form.last("timestamp")),
         mmc=parse_bool("mmc", form.last("mmc")),
-        config=engine_config,
+        config=read_options,
         ignored_config=ignored,
     )
 

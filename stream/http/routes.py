@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine import EngineConfigError, Recognition, __version__
 from engine.errors import BackendUnavailable
-from engine.vehicle_mode import vehicle_mode_dict
+from stream import wire
+from stream.config import ServerSettings
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.http import metrics
 from stream.http.admission import DECODE_FACTOR, ByteBudget, PixelBudget, Throughput
@@ -39,7 +40,6 @@ from stream.http.parsing import (
     upload_bytes,
 )
 from stream.http.ratelimit import RateLimiter
-from stream.http.settings import ServerSettings
 from stream.http.usage import MAX_CALLS, UsageStore
 from stream.http.webhooks import SnapshotWebhooks
 
@@ -226,13 +226,9 @@ async def _recognize(request: web.Request, st: ServerState, form: RawForm,
     calls, _ = st.usage.record()
     metrics.LOOKUPS.inc()
     rec = rec.replace(
-        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp,
-        extra={**rec.extra, "usage": {"calls": calls, "max_calls": MAX_CALLS}},
-    )
-    if params.config.detection_mode == "vehicle":
-        body = vehicle_mode_dict(rec, params.mmc)
-    else:
-        body = rec.to_dict()
+        filename=make_filename(name), camera_id=params.camera_id, timestamp=params.timestamp)
+    body = wire.snapshot_response(rec, usage=(calls, MAX_CALLS),
+                                  detection_mode=params.config.detection_mode, mmc=params.mmc)
     # spooled off the loop (webhooks, event store); the response does not wait for it
     if st.webhooks.targets or st.webhooks.store is not None:
         st.spawn(loop.run_in_executor(None, st.webhooks.enqueue, body, data, name))

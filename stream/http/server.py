@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from stream.config import ServerSettings
 from stream.console import setup_console
 from stream.engine_worker import EngineWorker
 from stream.http import api_events, metrics
@@ -21,7 +22,6 @@ from stream.http.errors import error_middleware
 from stream.http.protocol import JsonErrorRunner
 from stream.http.ratelimit import RateLimiter
 from stream.http.routes import STATE, ServerState, routes
-from stream.http.settings import ServerSettings
 from stream.http.usage import UsageStore
 from stream.http.webhooks import SnapshotWebhooks
 

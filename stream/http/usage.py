@@ -70,12 +70,6 @@ class UsageStore:
             self._dirty = True
             return self._calls, self._total
 
-    def usage(self) -> dict[str, int]:
-        """The ``usage`` object of SDK responses."""
-        with self._lock:
-            self._roll()
-            return {"calls": self._calls, "max_calls": MAX_CALLS}
-
     def statistics(self) -> dict[str, Any]:
         """The ``GET /v1/statistics/`` body."""
         with self._lock:

@@ -13,15 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from stream import wire
 from stream.delivery import DeliveryWorker, Item, Spool, WebhookSender, stop_workers
-from stream.http.settings import WebhookTarget
+from stream.server_settings import WebhookTarget
 from stream.store.feed import STORE_OUTPUT
 
 __all__ = ["SnapshotWebhooks", "EVENT"]
 
 log = logging.getLogger(__name__)
 
-EVENT = "image.done"
+EVENT = wire.SNAPSHOT_HOOK_EVENT
 MAX_ATTEMPTS = 8          # about 4 minutes of retries with the backoff below, then "failed"
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 60.0
@@ -29,14 +30,14 @@ REQUEST_TIMEOUT_S = 15.0
 
 
 class _HookSend:
-    """Adds the per-target ``hook`` header to the spooled ``data`` and posts it."""
+    """Wraps the spooled response in the target's webhook envelope and posts it."""
 
     def __init__(self, target: WebhookTarget, hook_id: int, timeout: float) -> None:
-        self.hook = {"target": target.url, "id": hook_id, "event": EVENT}
+        self.target, self.hook_id = target.url, hook_id
         self.sender = WebhookSender(target.url, timeout=timeout, multipart=target.image)
 
     def __call__(self, item: Item) -> None:
-        body = {"hook": self.hook, "data": item.payload["data"]}
+        body = wire.snapshot_webhook(item.payload["data"], self.target, self.hook_id)
         self.sender(dataclasses.replace(item, payload=body))
 
     def close(self) -> None:

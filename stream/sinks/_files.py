@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from stream.delivery import Item
-from stream.events import event_time
 from stream.sinks.paths import render_path
+from stream.wire import event_time
 
 __all__ = ["AppendFiles", "EventFileSink"]
 

@@ -34,7 +34,6 @@ class ReaderStats:
     last_error: str | None = None
     last_frame_time: datetime | None = None
     fps: float = 0.0
-    source_size: tuple[int, int] | None = None
     _window: list[float] = field(default_factory=list, repr=False)
 
     def tick(self, now: float) -> None:
@@ -166,7 +165,6 @@ class CameraReader(threading.Thread):
 
     def _put(self, frame: Any, position: float) -> None:
         w, h = analysis_size(frame.width, frame.height, self.cam.analysis_width)
-        self.stats.source_size = (frame.width, frame.height)
         image = frame.to_ndarray(width=w, height=h, format="bgr24",
                                  interpolation="FAST_BILINEAR")
         ts = time.monotonic() if self.cam.live else self._ts_base + position

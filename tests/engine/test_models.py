@@ -29,10 +29,10 @@ def mirror(tmp_path, models_dir):
 
 
 def test_resolution_order(monkeypatch, tmp_path):
+    """The engine reads no environment: the CLI passes --models-dir or $PLATESTREAM_MODELS
+    (tests/stream/test_engine_settings.py)."""
     monkeypatch.setenv("PLATESTREAM_MODELS", str(tmp_path / "env"))
     assert models.resolve_models_dir(tmp_path / "cli") == tmp_path / "cli"
-    assert models.resolve_models_dir() == tmp_path / "env"
-    monkeypatch.delenv("PLATESTREAM_MODELS")
     assert models.resolve_models_dir() == models.USER_CACHE.expanduser()
 
 
@@ -50,10 +50,14 @@ def test_missing_and_corrupt_files_name_the_file(tmp_path):
         models.model_path(models.PLATE_OCR, tmp_path, verify_hash=True)
 
 
+NOT_ON_MIRROR = models.ModelSpec("absent", "not_on_mirror.onnx", "0" * 64, "http://unused/",
+                                 "a file the mirror does not have", required=False)
+
+
 def test_fetch_downloads_verifies_and_deletes_bad_files(tmp_path, mirror):
     dest = tmp_path / "models"
     specs = (models.PLATE_OCR, models.PLATE_OCR_CONFIG, models.VEHICLE_CLASSES,
-             models.VEHICLE_DETECTOR, models.PLATE_DETECTOR_INT8)
+             models.VEHICLE_DETECTOR, NOT_ON_MIRROR)
     seen = []
     problems = models.fetch_models(dest, specs, base_url=mirror,
                                    progress=lambda s, done, total: seen.append(s.key))
@@ -62,7 +66,7 @@ def test_fetch_downloads_verifies_and_deletes_bad_files(tmp_path, mirror):
     assert "plate_ocr" in seen
     assert len(problems) == 2
     assert any("vehicle_yolox_nano416.onnx: sha256 mismatch" in p for p in problems)
-    assert any("plate_detector_yolov9t416_int8dyn.onnx: download" in p and "404" in p
+    assert any("not_on_mirror.onnx: download" in p and "404" in p
                for p in problems)
     assert not (dest / models.VEHICLE_DETECTOR.filename).exists()  # bad bytes never kept
     assert not list(dest.glob("*.part"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.formats import formats_for, read_with_formats
-from engine.ocr.process import OcrConfig, beam_candidates, crop_plate, decode
+from engine.ocr.process import OcrConfig, beam_candidates, decode
 from engine.plates import process as plates
 from engine.preprocess import letterbox
 from engine.types import Detections
@@ -116,13 +116,6 @@ def test_beam_candidates_merges_padding(text, expected, raises):
     else:
         assert cands[0][0] == expected
         assert len({t for t, _ in cands}) == len(cands)
-
-
-def test_crop_plate_is_clamped_and_never_empty():
-    img = np.zeros((100, 200, 3), np.uint8)
-    assert crop_plate(img, np.array([-10, -10, 50, 40])).shape == (40, 50, 3)
-    assert crop_plate(img, np.array([199.5, 99.5, 300, 300])).shape[:2] == (1, 1)
-    assert crop_plate(img, np.array([50, 50, 100, 70]), 0.1, 0.5).shape == (40, 60, 3)
 
 
 def test_formats_fix_confusions_by_position():

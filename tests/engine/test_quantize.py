@@ -114,11 +114,10 @@ def test_quantized_file_is_keyed_and_int8(int8_cache, models_dir):
     assert all(producers[i].op_type != "DequantizeLinear" for i in nms.input if i in producers)
 
 
-def test_int8_detector_finds_the_same_plates(int8_cache, models_dir, endtoend, evaldata,
-                                             monkeypatch):
-    monkeypatch.setenv("PLATESTREAM_INT8_CACHE", str(int8_cache))
+def test_int8_detector_finds_the_same_plates(int8_cache, models_dir, endtoend, evaldata):
     fp32 = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="fp32")
-    int8 = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="int8")
+    int8 = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="int8",
+                                      int8_cache=int8_cache)
     assert (fp32.precision, int8.precision) == ("fp32", "int8")
     assert "int8" in int8.plates.backend.path.name
     same = 0
@@ -140,11 +139,12 @@ def test_quantize_skips_fresh_and_removes_stale(int8_cache, models_dir, calib_di
     assert not stale.exists()
 
 
-def test_int8_without_models_is_a_clear_error(tmp_path, models_dir, monkeypatch):
-    monkeypatch.setenv("PLATESTREAM_INT8_CACHE", str(tmp_path))
+def test_int8_without_models_is_a_clear_error(tmp_path, models_dir):
     with pytest.raises(EngineConfigError, match="models quantize"):
-        Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="int8")
-    rec = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="auto")
+        Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="int8",
+                                   int8_cache=tmp_path)
+    rec = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="auto",
+                                     int8_cache=tmp_path)
     assert rec.precision == "fp32"
 
 

@@ -94,7 +94,7 @@ def test_defaults_are_merged_and_server_section_loads(tmp_path, evaldata):
         "defaults": {"sample": 3, "regions": ["US-CA"], "outputs": ["csv"]},
         "cameras": {"a": {"url": "rtsp://h/a"}, "b": {"url": "videos/cars.mp4", "sample": 1}},
         "outputs": MINIMAL["outputs"],
-    }))
+    }), data_dir=evaldata)
     assert cfg.server.enabled and cfg.server.port == 9090 and cfg.server.token == "abc"
     assert cfg.cameras["a"].sample == 3 and cfg.cameras["b"].sample == 1
     assert cfg.cameras["a"].regions == ("us-ca",) and cfg.cameras["a"].live
@@ -129,8 +129,9 @@ def test_check_command(tmp_path, capsys):
     assert err.startswith("platestream: ") and "fsp: unknown key" in err and "Traceback" not in err
 
 
-def test_demo_config_is_valid():
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+def test_demo_config_is_valid(evaldata):
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml",
+                      data_dir=evaldata)
     assert set(cfg.cameras) == {"toll-booth", "street"}
 
 
@@ -143,8 +144,9 @@ def test_camera_fps_overrides_default_sample(tmp_path):
     assert (cfg.cameras["b"].sample, cfg.cameras["b"].fps) == (3, None)
 
 
-def test_example_config_is_valid():
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.example.yaml")
+def test_example_config_is_valid(evaldata):
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.example.yaml",
+                      data_dir=evaldata)
     assert cfg.server.enabled and cfg.outputs["hook1"].headers == {"Authorization": "Token x"}
     assert not cfg.cameras["usb"].active and cfg.cameras["gate-2"].fps == 5
 

@@ -6,6 +6,7 @@ import pytest
 
 from engine import EngineConfigError, read_image_file
 from stream.engine_worker import EngineBusy, EngineWorker
+from stream.wire import snapshot_response
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +64,9 @@ def test_two_workers_give_the_same_results_in_parallel(recognizer, images):
         results = [f.result(120) for f in futures]
         stats = worker.stats()
     assert names == {"engine-0", "engine-1"}
-    expected = [recognizer.recognize(im).to_dict()["results"] for im in images]
+    expected = [snapshot_response(recognizer.recognize(im))["results"] for im in images]
     for i, r in enumerate(results):
-        assert r.to_dict()["results"] == expected[i % 2]
+        assert snapshot_response(r)["results"] == expected[i % 2]
     assert stats["processed"] == 8 and stats["batches"] == 8 and stats["workers"] == 2
 
 

@@ -22,10 +22,11 @@ from engine import (
 )
 from stream.config import CameraConfig
 from stream.delivery import Item
-from stream.events import CSV_HEADER, build_event, csv_row, event_image, webhook_payload
+from stream.events import build_event, event_image
 from stream.sinks import CsvSink, ImageSink, JsonlSink, render_path
 from stream.sources.frames import Frame
 from stream.tracking import Observation, Track
+from stream.wire import CSV_HEADER, csv_row, stream_webhook
 
 API = Path(__file__).resolve().parents[3] / "shared" / "api_examples"
 WALL = datetime(2025, 8, 11, 16, 42, 58, 740143, tzinfo=UTC)
@@ -70,7 +71,7 @@ def test_event_has_stream_fields_and_stable_id():
 
 def test_webhook_payload_matches_stream_sample():
     sample = json.loads((API / "stream_webhook_payload_from_webhook_tester.json").read_text())
-    body = webhook_payload(sample_event().data, "http://127.0.0.1:8001/")
+    body = stream_webhook(sample_event().data, "http://127.0.0.1:8001/")
     assert set(body) == {"hook", "data"} and set(body["hook"]) == set(sample["hook"])
     assert body["hook"]["event"] == "recognition" and body["hook"]["id"] == "camera-1"
     assert set(sample["data"]) <= set(body["data"])
@@ -106,7 +107,7 @@ def test_sinks_write_files(tmp_path):
 
 
 @pytest.mark.parametrize(("kind", "shape"), [
-    ("original", (480, 640)), ("vehicle", (302, 435)), ("plate", (41, 89)), ("none", None),
+    ("original", (480, 640)), ("vehicle", (302, 435)), ("plate", (43, 91)), ("none", None),
 ])
 def test_event_images(kind, shape):
     import cv2

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stream.config import load_config
-from stream.http.settings import ServerSettings
+from stream.config import ServerSettings, load_config
 from stream.state import StateDirError, resolve_state_dir, writable_dir
 from tests.stream.helpers import free_port, wait_for
 

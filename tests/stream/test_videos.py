@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from stream.events import CSV_HEADER
 from stream.pipeline import Pipeline
+from stream.wire import CSV_HEADER
 from tests.stream.helpers import make_config, read_jsonl, wait_for
 
 OVERLAY = "14b02819t"  # burned-in toll text in cars.mp4, not a plate of a visible vehicle

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.backends.engine_cache import write_meta
 from engine.backends.tensorrt import TENSORRT_MISSING, GpuInfo
 from trt_builder.builder import BuildOptions, build_engines, plan, validate
-from trt_builder.cache import write_meta
 from trt_builder.errors import BuildArgumentError, BuildError
 
 GPU = GpuInfo("NVIDIA Orin", "8.7", 7620)

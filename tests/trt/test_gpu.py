@@ -16,13 +16,13 @@ import pytest
 
 from engine import Recognizer
 from engine.backends import open_backend
+from engine.backends.engine_cache import engine_path
 from engine.backends.select import select_backend
 from engine.models import PLATE_DETECTOR, PLATE_OCR, PLATE_OCR_CONFIG, VEHICLE_DETECTOR
 from engine.ocr import PlateOCR, load_ocr_config
 from engine.plates import PlateDetector
 from engine.vehicles import VehicleDetector
 from trt_builder.builder import BuildOptions, build_engines
-from trt_builder.cache import engine_path
 
 pytestmark = pytest.mark.gpu
 

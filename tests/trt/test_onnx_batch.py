@@ -33,7 +33,7 @@ def test_which_models_have_a_fixed_batch(models_dir: Path) -> None:
 def test_vehicle_detector_batch(models_dir: Path, evaldata: Path) -> None:
     xs = _samples(evaldata, vehicles)
     res = make_batch_dynamic(models_dir / "vehicle_yolox_nano416.onnx", xs)
-    assert res, res.reason
+    assert res.model is not None, res.reason
     sess = ort.InferenceSession(res.model, providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape[0] == "batch"
     out = sess.run(None, {"images": np.concatenate(xs)})[0]
@@ -45,7 +45,7 @@ def test_plate_detector_batch_keeps_nms_rows_per_image(models_dir: Path, evaldat
     xs = _samples(evaldata, plates)
     path = models_dir / "plate_detector_yolov9t416.onnx"
     res = make_batch_dynamic(path, xs)
-    assert res, res.reason
+    assert res.model is not None, res.reason
     batched = ort.InferenceSession(res.model, providers=["CPUExecutionProvider"]).run(
         None, {"images": np.concatenate(xs)}
     )[0]
@@ -65,7 +65,7 @@ def test_a_rewrite_that_fails_the_proof_is_refused(models_dir: Path, evaldata: P
     path = models_dir / "vehicle_yolox_nano416.onnx"
     monkeypatch.setattr(ob, "_rewrite", lambda p: (Path(p).read_bytes(), 0))  # batch still 1
     res = make_batch_dynamic(path, _samples(evaldata, vehicles))
-    assert not res and "does not run with a batch" in res.reason
+    assert res.model is None and "does not run with a batch" in res.reason
 
 
 def test_without_onnx_builds_at_batch_1(models_dir: Path, evaldata: Path, monkeypatch) -> None:
@@ -74,9 +74,9 @@ def test_without_onnx_builds_at_batch_1(models_dir: Path, evaldata: Path, monkey
                         lambda name, *a: None if name == "onnx" else real(name, *a))
     res = make_batch_dynamic(models_dir / "vehicle_yolox_nano416.onnx",
                              _samples(evaldata, vehicles, 2))
-    assert not res and "pip install onnx" in res.reason
+    assert res.model is None and "pip install onnx" in res.reason
 
 
 def test_needs_two_samples(models_dir: Path) -> None:
     res = make_batch_dynamic(models_dir / "vehicle_yolox_nano416.onnx", [])
-    assert not res and ("two sample" in res.reason or "onnx" in res.reason)
+    assert res.model is None and ("two sample" in res.reason or "onnx" in res.reason)

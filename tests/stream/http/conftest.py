@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from stream.config import ServerSettings
 from stream.engine_worker import EngineWorker
-from stream.http import ServerSettings, create_app
+from stream.http.server import create_app
 from tests.stream.http.snapshot_helpers import CAR
 
 

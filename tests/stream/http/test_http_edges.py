@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from engine import EngineConfig, EngineConfigError, parse_regions
+from engine import EngineConfigError, ReadOptions, parse_regions
 from engine.text_formats import compile_text_format, read_with_text_formats
 from stream.http import ServerSettings, run_server
 from stream.http.admission import Throughput
@@ -196,8 +196,8 @@ def test_text_formats_syntax():
     for bad in ("[0-9]{3}", "", "(ab)", "??", 7):
         with pytest.raises(EngineConfigError, match="text_formats"):
             compile_text_format(bad)
-    assert EngineConfig.parse({"text_formats": ["[0-9]"]}).text_formats == ("[0-9]",)
-    assert EngineConfig.parse({"mode": "redaction"}).threshold_d < EngineConfig().threshold_d
+    assert ReadOptions.parse({"text_formats": ["[0-9]"]}).text_formats == ("[0-9]",)
+    assert ReadOptions.parse({"mode": "redaction"}).threshold_d < ReadOptions().threshold_d
 
 
 def test_text_formats_guide_the_read():

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from stream.cli import main
-from stream.http import ServerSettings, run_server
+from stream.config import ServerSettings
 from stream.http.errors import ApiError
 from stream.http.parsing import (
     Limits,
@@ -26,6 +26,7 @@ from stream.http.parsing import (
     upload_bytes,
 )
 from stream.http.ratelimit import RateLimiter
+from stream.http.server import run_server
 from stream.http.usage import MAX_CALLS, UsageStore
 
 
@@ -112,7 +113,7 @@ def test_usage_resets_monthly_and_persists(tmp_path):
                                "resets_on": "2025-01-01T00:00:00Z"}, "total_calls": MAX_CALLS}
     assert store.lifetime() == 2
     store.flush()
-    assert UsageStore(path, clock=lambda: now[0]).usage()["calls"] == 2
+    assert UsageStore(path, clock=lambda: now[0]).statistics()["usage"]["calls"] == 2
     now[0] = datetime(2025, 1, 1, 0, 1, tzinfo=UTC)
     reopened = UsageStore(path, clock=lambda: now[0])
     assert reopened.statistics()["usage"]["calls"] == 0

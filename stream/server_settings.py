@@ -1,4 +1,8 @@
-"""Settings of the Snapshot-compatible HTTP server (the config file's ``server:`` section)."""
+"""Settings of the Snapshot-compatible HTTP server (the config file's ``server:`` section).
+
+Part of the config layer (``stream.config`` loads and re-exports it), outside ``stream.http``
+so that loading a config never imports the server. ``batch_window_ms`` is the engine's
+(``engine.settings``); the loader says so when a ``server:`` section still has it."""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ class WebhookTarget:
 class ServerSettings:
     """The HTTP API's settings; every field has a default and declared bounds.
 
-    Bounds live in ``metadata`` (``ge``/``gt``/``le``) so the YAML loader in ``stream/config.py``
+    Bounds live in ``metadata`` (``ge``/``gt``/``le``) so the YAML loader (``stream.config``)
     can report them with the key path; ``__post_init__`` checks them again for direct callers.
     """
 
@@ -50,13 +54,6 @@ class ServerSettings:
     )
     queue_size: int = field(
         default=64, metadata={"ge": 1, "help": "requests waiting for inference (429 beyond)"}
-    )
-    max_batch: int = field(
-        default=4, metadata={"ge": 1, "le": 32, "help": "images per engine call; each image "
-                             "of a batch holds ~12 MB of model activations"}
-    )
-    batch_window_ms: float = field(
-        default=5.0, metadata={"ge": 0, "le": 1000, "help": "wait to batch concurrent requests"}
     )
     webhooks: tuple[str | WebhookTarget, ...] = field(
         default=(), metadata={"help": "URLs (or {url, image}) receiving each result as an "

@@ -1,4 +1,5 @@
-"""Engine config: the Snapshot SDK's ``config`` keys, validated with errors naming the key."""
+"""Read options: the Snapshot SDK's per-request ``config`` keys (``threshold_d``, ``mode``...),
+validated with errors naming the key. Not the engine's settings (``engine.settings``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from engine.errors import EngineConfigError
 
-__all__ = ["EngineConfig"]
+__all__ = ["ReadOptions"]
 
 
 @dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Per-request engine settings.
+class ReadOptions:
+    """Per-request options of one read (the ``config`` field of a Snapshot request, a camera's
+    ``config:``).
 
     Attributes:
         threshold_d: minimum plate detection score (0..1).
@@ -41,11 +43,11 @@ class EngineConfig:
     text_formats: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, value: EngineConfig | dict[str, Any] | str | None) -> EngineConfig:
+    def parse(cls, value: ReadOptions | dict[str, Any] | str | None) -> ReadOptions:
         """Build from a dict or a JSON string (the ``config`` form field)."""
         if value is None or value == "":
             return cls()
-        if isinstance(value, EngineConfig):
+        if isinstance(value, ReadOptions):
             return value
         if isinstance(value, (str, bytes)):
             try:
@@ -71,7 +73,7 @@ class EngineConfig:
         return cls(**out)
 
     @classmethod
-    def split(cls, value: dict[str, Any] | str | None) -> tuple[EngineConfig, tuple[str, ...]]:
+    def split(cls, value: dict[str, Any] | str | None) -> tuple[ReadOptions, tuple[str, ...]]:
         """Like ``parse``, but keys this engine does not know are returned instead of refused
         (the Snapshot API ignores them: Plate Recognizer's own clients send such keys)."""
         if isinstance(value, (str, bytes)) and value:
@@ -91,7 +93,7 @@ class EngineConfig:
 # The allowed words of each choice key, read from its Literal annotation.
 _CHOICES = {
     name: get_args(hint)
-    for name, hint in get_type_hints(EngineConfig).items()
+    for name, hint in get_type_hints(ReadOptions).items()
     if get_origin(hint) is Literal
 }
 

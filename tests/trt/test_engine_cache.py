@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trt_builder.cache import EngineKey, engine_path, meta_path, stale_reason, write_meta
+from engine.backends.engine_cache import EngineKey, engine_path, meta_path, stale_reason, write_meta
 
 KEY = EngineKey("NVIDIA H100 80GB HBM3", "9.0", "10.3.0", "a" * 64, "fp16", 8)
 
