@@ -130,7 +130,7 @@ async def _snapshot_and_status(worker, tmp_path, jpeg: bytes):
     from aiohttp.test_utils import TestClient, TestServer
 
     from stream.http.server import create_app
-    from stream.http.settings import ServerSettings
+    from stream.server_settings import ServerSettings
 
     app = create_app(worker, ServerSettings(data_dir=str(tmp_path / "data")))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
