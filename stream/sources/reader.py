@@ -8,7 +8,6 @@ are finished, then the reader reconnects with capped exponential backoff.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import cv2
 
 from stream.backoff import Backoff
 from stream.config import CameraConfig
+from stream.lifecycle import StoppableThread
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
@@ -105,7 +105,7 @@ def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
     return max_width, h
 
 
-class CameraReader(threading.Thread):
+class CameraReader(StoppableThread):
     """Decodes one camera into a FrameSlot.
 
     Args:
@@ -115,30 +115,27 @@ class CameraReader(threading.Thread):
     """
 
     def __init__(self, cam: CameraConfig, slot: FrameSlot, *, backoff_initial: float = 0.5):
-        super().__init__(name=f"camera:{cam.name}", daemon=True)
+        super().__init__(f"camera:{cam.name}")
         self.cam = cam
         self.slot = slot
         self.stats = ReaderStats()
-        self._stop_event = threading.Event()
         self._backoff = Backoff(min(backoff_initial, cam.reconnect_max), cam.reconnect_max)
         self._ts_base = 0.0
         self._scene = SceneChange()
         self._last_ts = 0.0
         self._index = 0
 
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(self.cam.timeout + 5 if timeout is None else timeout)
-            if self.is_alive():
-                log.warning("camera %s: capture thread didn't exit", self.cam.name)
+    def stop(self, timeout: float | None = None) -> bool:
+        """A read blocks up to ``cam.timeout``: wait that long plus 5 s by default."""
+        exited = super().stop(self.cam.timeout + 5 if timeout is None else timeout)
         if self.stats.state not in ("ended", "failed"):  # how a file finished stays shown
             self.stats.state = "stopped"
+        return exited
 
     def check_stall(self, now: float | None = None) -> bool:
         """A connection that stays open but delivers no frame for ``timeout`` seconds is
         stalled: the state says so (once, with a log line) until frames come again or the
-        read timeout turns it into a reconnect. Called from the analysis thread's idle loop
+        read timeout turns it into a reconnect. Called from the analysis thread idle loop
         and from the status."""
         now = time.monotonic() if now is None else now
         last = self.stats.last_tick
@@ -151,7 +148,7 @@ class CameraReader(threading.Thread):
         return self.stats.state == "stalled"
 
     def run(self) -> None:
-        cam, stop = self.cam, self._stop_event
+        cam, stop = self.cam, self.stopping
         while not stop.is_set():
             self.stats.state = "connecting"
             reason = "end of stream"
@@ -199,7 +196,7 @@ class CameraReader(threading.Thread):
         return av.open(url, format=fmt, options=options, timeout=(self.cam.timeout,) * 2)
 
     def _read(self, container: Any) -> None:
-        cam, stop, stats = self.cam, self._stop_event, self.stats
+        cam, stop, stats = self.cam, self.stopping, self.stats
         stream = container.streams.video[0]
         # One decoding thread per camera: with several cameras the cameras are the
         # parallelism, and FFmpeg's frame threading (AUTO: cores + 1 threads) keeps a frame
@@ -260,5 +257,5 @@ class CameraReader(threading.Thread):
         self.slot.put(
             Frame(image, ts, datetime.now(UTC), None if self.cam.live else position,
                   self._index, w / shown_w, cut),
-            self._stop_event,
+            self.stopping,
         )
