@@ -12,9 +12,9 @@ import numpy as np
 from engine import Box, PlateRead, Region
 from stream.analysis import CameraAnalyzer
 from stream.config import CameraConfig
-from stream.events import webhook_payload
 from stream.sources.frames import Frame, FrameSlot
 from stream.tracking import Observation, PlateTracker
+from stream.wire import stream_webhook as webhook_payload
 
 
 def _obs(text: str, score: float, width: int, ts: float) -> Observation:

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from stream.delivery import Spool
-from stream.events import CSV_HEADER
 from stream.sinks import CsvSink
+from stream.wire import CSV_HEADER
 from tests.stream.test_events import sample_event
 
 ROOT = Path(__file__).resolve().parents[3]
