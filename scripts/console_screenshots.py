@@ -31,7 +31,7 @@ CONFIG = """\
 engine: {{backend: auto, workers: 2}}
 output_dir: {out}
 server: {{host: 127.0.0.1, port: {port}, token: {token}}}
-defaults: {{realtime: true, outputs: [jsonl, hook]}}
+defaults: {{realtime: true, loop: true, outputs: [jsonl, hook]}}  # loop: a run of files ends at EOF
 known_plates:
   staff: {{plates: [LS15EBC]}}
 cameras:
