@@ -49,14 +49,20 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
     if w < 8 or h < 8:
         raise ImageError(f"{name}: image too small ({w}x{h}); at least 8x8 px")
-    img = ImageOps.exif_transpose(img)
+    ImageOps.exif_transpose(img, in_place=True)  # a copy only when it must rotate
     if img.mode != "RGB":
         img = img.convert("RGB")
     # Two copies of the pixels at most (Pillow's and ours), never three: the server admits
-    # decodes against a pixel budget that assumes so (stream/http/admission.py).
-    rgb = np.array(img)
+    # decodes against a pixel budget that assumes so (stream/http/admission.py). numpy's
+    # conversion of a whole image goes through one more full-size bytes object, so the rows
+    # are copied over in bands of ~4 MB.
+    w, h = img.size
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, (4 << 20) // (w * 3))
+    for y in range(0, h, step):
+        out[y:y + step] = np.asarray(img.crop((0, y, w, min(h, y + step))))
     del img
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2BGR, dst=out)
 
 
 def read_image_file(path: str) -> np.ndarray:

@@ -25,6 +25,7 @@ from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.events import PlateEvent, build_event
+from stream.lifecycle import StoppableThread
 from stream.motion import MotionGate
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking import Observation, PlateTracker, RecentPlates, Track
@@ -73,12 +74,12 @@ def _shifted(read: PlateRead, area: tuple[int, int, int, int] | None, sign: int 
     return read.replace(box=move(read.box), vehicle=vehicle)
 
 
-class CameraAnalyzer(threading.Thread):
+class CameraAnalyzer(StoppableThread):
     """Analyses one camera's frames; ``emit`` receives each event (called on this thread)."""
 
     def __init__(self, cam: CameraConfig, slot: FrameSlot, worker: EngineWorker,
                  emit: Callable[[PlateEvent], None], *, timezone: str = "UTC") -> None:
-        super().__init__(name=f"analyze:{cam.name}", daemon=True)
+        super().__init__(f"analyze:{cam.name}")
         self.cam = cam
         self.slot = slot
         self.worker = worker
@@ -87,7 +88,6 @@ class CameraAnalyzer(threading.Thread):
         self.stats = AnalyzerStats()
         self.last_frame: Frame | None = None  # the newest frame seen (the console's thumbnail)
         self.finished = threading.Event()  # the source ended for good and all events are out
-        self._stop_event = threading.Event()
         self._tracker = PlateTracker(max_prediction_delay=cam.max_prediction_delay,
                                      track_timeout=TRACK_TIMEOUT_S)
         self._memory = RecentPlates(cam.memory_decay, cam.match_ratio)
@@ -95,16 +95,9 @@ class CameraAnalyzer(threading.Thread):
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
         self._areas: dict[tuple[int, int, float], tuple[int, int, int, int] | None] = {}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(timeout)
-            if self.is_alive():
-                log.warning("camera %s: analysis thread didn't exit", self.cam.name)
-
     def run(self) -> None:
         try:
-            while not self._stop_event.is_set():
+            while not self.stopping.is_set():
                 item = self.slot.get(0.5)
                 if item is None:
                     if self.cam.live:  # a quiet camera still ends its tracks on time
@@ -166,7 +159,7 @@ class CameraAnalyzer(threading.Thread):
             try:
                 return fut.result(timeout=0.5)
             except concurrent.futures.TimeoutError:
-                if self._stop_event.is_set():
+                if self.stopping.is_set():
                     fut.cancel()
                     return None
             except concurrent.futures.CancelledError:

@@ -21,6 +21,7 @@ import numpy as np
 from engine import ReadOptions, Recognition, Recognizer, parse_regions
 from engine.errors import BackendUnavailable
 from engine.settings import DEFAULT_WORKERS as _DEFAULT_WORKERS
+from stream.lifecycle import stop_threads
 
 __all__ = ["EngineBusy", "EngineWorker"]
 
@@ -112,11 +113,7 @@ class EngineWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-            if t.is_alive():
-                log.warning("engine: %s didn't exit within %.0f s", t.name, timeout)
+        stop_threads(self._threads, timeout)
         self._threads = []
         while True:  # nothing waits forever on a future that will never run
             try:

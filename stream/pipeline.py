@@ -1,9 +1,10 @@
 """The stream pipeline: cameras -> shared engine -> tracks -> events -> spool -> outputs.
 
 Start order: spool and delivery workers, then per camera its analysis and decoding threads.
-Stop goes in reverse: cameras, then analysis (open tracks are flushed into the spool), then
-delivery. Events reach the disk spool before any output sees them, so a crash or kill -9
-loses no accepted event: the next start delivers what is still pending.
+Stop goes in reverse: sources, then analysis (open tracks are flushed into the spool), then
+delivery (drained first when asked). ``stream.supervisor`` owns when (and puts the engine and
+the server around it). Events reach the disk spool before any output sees them, so a crash or
+kill -9 loses no accepted event: the next start delivers what is still pending.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from stream.delivery import DeliveryWorker, Spool, WebhookSender, stop_workers
 from stream.engine_worker import EngineWorker
 from stream.events import PlateEvent, event_image
 from stream.known_plates import KnownPlates
+from stream.lifecycle import stop_threads
 from stream.metrics import PipelineCollector
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
@@ -117,8 +119,10 @@ class Pipeline:
         self.known: KnownPlates | None = None
         self._started = False
 
-    def start(self) -> None:
-        if self._started:
+    def open(self) -> None:
+        """Open the event store and known plates (no threads yet): the HTTP app serves them,
+        so the supervisor opens them before it builds the app. ``start`` calls it too."""
+        if self.known is not None:
             return
         if self.cfg.store.enabled:
             self.store = open_store(self.cfg.store, self.cfg.state_dir)
@@ -129,7 +133,14 @@ class Pipeline:
         except Exception:
             if self.store is not None:
                 self.store.close()
+                self.store = None
             raise
+
+    def start(self) -> None:
+        """Start delivery, then per camera analysis, then its source (the reader)."""
+        if self._started:
+            return
+        self.open()
         self._started = True
         self.spool = Spool(self.cfg.spool_path)
         if self.store is not None:  # always on, for every camera, without being listed
@@ -156,20 +167,29 @@ class Pipeline:
         log.info("pipeline: %d cameras, %d outputs, spool %s", len(self.cameras),
                  len(self.deliveries), self.cfg.spool_path)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, drain_timeout: float = 0.0) -> None:
+        """Stop sources, then analysis (open tracks are flushed into the spool), then drain
+        delivery (up to ``drain_timeout`` s for pending rows; the rest stay in the spool) and
+        stop it. Each phase is logged (``stop: ...``)."""
         if not self._started:
             return
         self._started = False
         if self.heartbeat is not None:  # says "offline" itself (the will is for crashes)
             self.heartbeat.stop()
             self.heartbeat = None
-        for c in self.cameras.values():  # signal all first so they stop in parallel
-            c.reader._stop_event.set()
-        for c in self.cameras.values():
-            c.reader.stop()
-        for c in self.cameras.values():
-            c.analyzer.stop(timeout)
+        readers = [c.reader for c in self.cameras.values()]
+        for r in readers:  # signalled together, so they stop in parallel
+            r.signal()
+        for r in readers:
+            r.stop()
+        log.info("stop: sources")
+        stop_threads([c.analyzer for c in self.cameras.values()], timeout)
+        log.info("stop: analysis")
+        if drain_timeout > 0 and not self.wait_delivered(drain_timeout):
+            log.warning("stop: %d deliveries still pending; they stay in the spool %s and are "
+                        "sent on the next start", self.pending(), self.cfg.spool_path)
         stop_workers(list(self.deliveries.values()), self.spool, timeout)
+        log.info("stop: delivery")
         if self.store is not None:
             self.store.close()
         if self.registry is not None:

@@ -6,9 +6,7 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from stream.cli import add_engine_args, build_worker, engine_settings
@@ -74,52 +72,25 @@ def _print_short(event) -> None:  # noqa: ANN001 - a PlateEvent
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from prometheus_client import REGISTRY
+
     from stream.pipeline import Pipeline
+    from stream.supervisor import Supervisor
 
     cfg = load_config(args.config, data_dir=data_dir(args))
     writable_dir(cfg.spool_path.parent, "spool directory")
     writable_dir(cfg.output_dir, "output directory")
     if cfg.server.enabled:
         writable_dir(cfg.server.data_path, "server data directory")
-    run_server = None
-    if cfg.server.enabled:
-        try:
-            from stream.http.server import run_server
-        except ImportError as exc:
-            print(f"platestream: server: the HTTP server is not available ({exc}); "
-                  "remove the 'server:' section or set 'enabled: false'", file=sys.stderr)
-            return 2
     worker = build_worker(engine_settings(args, cfg.engine, base=Path(cfg.source).parent))
-    stop = threading.Event()
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
-    from prometheus_client import REGISTRY
-
     pipeline = Pipeline(cfg, worker, on_event=printer, registry=REGISTRY)
-    worker.start()
+    supervisor = Supervisor(pipeline, worker, server=cfg.server if cfg.server.enabled else None,
+                            drain_timeout=args.drain_timeout)
     try:
-        pipeline.start()
-        if run_server is not None:
-            log.info("server: listening on %s:%d", cfg.server.host, cfg.server.port)
-            try:
-                run_server(worker, cfg.server, status_provider=pipeline.status,
-                           stop_event=stop, store=pipeline.store, known=pipeline.known,
-                           pipeline=pipeline)
-            except OSError as exc:  # port taken, address not ours: one line, no traceback
-                print(f"platestream: server: cannot listen on {cfg.server.host}:"
-                      f"{cfg.server.port}: {exc.strerror or exc}", file=sys.stderr)
-                return 1
-        else:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
-            while not stop.wait(0.5):
-                if pipeline.done():
-                    log.info("run: every video has ended")
-                    if not pipeline.wait_delivered(args.drain_timeout):
-                        log.warning("run: %d deliveries still pending; they stay in the spool "
-                                    "%s and are sent on the next start",
-                                    pipeline.pending(), cfg.spool_path)
-                    break
-    finally:
-        pipeline.stop()
-        worker.stop()
+        supervisor.run()
+    except OSError as exc:  # port taken, address not ours: one line, no traceback
+        print(f"platestream: server: cannot listen on {cfg.server.host}:{cfg.server.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0

@@ -15,7 +15,7 @@ from stream.state import resolve_state_dir
 
 __all__ = ["ServerSettings", "WebhookTarget"]
 
-DEFAULT_MAX_PIXELS = 25_000_000
+DEFAULT_MAX_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def _engine_for(engines_dir: Path | None, onnx: Path, sha256: str) -> tuple[Path
     record; None when there is none (the model then goes to ONNX Runtime)."""
     if engines_dir is None:
         return None
-    from trt_builder.cache import engine_path, read_meta
+    from engine.backends.engine_cache import engine_path, read_meta
 
     path = engine_path(Path(engines_dir), onnx)
     if not path.is_file():

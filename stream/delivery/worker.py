@@ -10,6 +10,7 @@ from typing import Any
 
 from stream.backoff import Backoff
 from stream.delivery.spool import Item, Spool
+from stream.lifecycle import StoppableThread, stop_threads
 
 __all__ = ["DeliveryError", "DeliveryWorker", "stop_workers"]
 
@@ -20,7 +21,7 @@ class DeliveryError(Exception):
     """A retryable delivery failure (receiver down, non-2xx answer, timeout...)."""
 
 
-class DeliveryWorker(threading.Thread):
+class DeliveryWorker(StoppableThread):
     """Delivers the spool rows of one output through ``send``.
 
     Args:
@@ -48,13 +49,12 @@ class DeliveryWorker(threading.Thread):
             raise ValueError(f"deliver:{output}: {exc}") from None
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"deliver:{output}: max_attempts must be >= 1, got {max_attempts}")
-        super().__init__(name=f"deliver:{output}", daemon=True)
+        super().__init__(f"deliver:{output}")
         self.spool = spool
         self.output = output
         self.send = send
         self.max_attempts = max_attempts
         self.poll_s = poll_s
-        self._stop_event = threading.Event()
         self._wake = threading.Event()
         self._delivered = 0
         self._failures = 0
@@ -64,13 +64,9 @@ class DeliveryWorker(threading.Thread):
         """New rows were put: look now instead of at the next poll."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop_event.set()
+    def signal(self) -> None:
+        super().signal()
         self._wake.set()
-        if self.is_alive():
-            self.join(timeout)
-            if self.is_alive():
-                log.warning("%s: didn't exit within %.0f s", self.name, timeout)
 
     def stats(self) -> dict[str, Any]:
         counts = self.spool.counts(self.output)
@@ -83,17 +79,17 @@ class DeliveryWorker(threading.Thread):
         }
 
     def run(self) -> None:
-        while not self._stop_event.is_set():
+        while not self.stopping.is_set():
             items = self.spool.due(self.output)
             for item in items:
-                if self._stop_event.is_set():
+                if self.stopping.is_set():
                     return
                 if self._deliver(item):
                     self._backoff.reset()
                     continue
                 # The receiver is likely down: back off as a whole instead of trying every
                 # pending row against it; rows stay in order and are retried first.
-                self._stop_event.wait(self._backoff.next())
+                self.stopping.wait(self._backoff.next())
                 break
             self.spool.purge_if_due()
             if not items:
@@ -124,8 +120,7 @@ def stop_workers(workers: Sequence[DeliveryWorker], spool: Spool | None,
     """Stop delivery threads, then close what they used: each one's sender (when it has a
     ``close``) once its thread has exited, and the spool once none is left running (a thread
     that did not exit in time may still use both)."""
-    for worker in workers:
-        worker.stop(timeout)
+    stop_threads(workers, timeout)
     alive = False
     for worker in workers:
         if worker.is_alive():

@@ -10,6 +10,7 @@ decoded (a 58 kB PNG claiming 60 Mpx never reaches the decoder unless the budget
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -22,6 +23,8 @@ __all__ = ["ByteBudget", "PixelBudget", "Throughput", "DECODE_FACTOR"]
 # A decode holds the compressed bytes, the decoder's RGB image and our BGR copy at once:
 # charge an image this many times its pixels until the decode is done, then once.
 DECODE_FACTOR = 2
+# Requests waiting in line for pixels at most (beyond: 429 at once).
+MAX_WAITERS = 64
 
 
 class ByteBudget:
@@ -54,6 +57,7 @@ class PixelBudget:
         self.per_image = per_image
         self.limit = max(limit, per_image * DECODE_FACTOR)
         self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def check_size(self, width: int, height: int) -> None:
         """ApiError 413 for an image over the per-image limit (read from its header)."""
@@ -63,14 +67,52 @@ class PixelBudget:
                 f"the limit is {self.per_image / 1e6:.1f} Mpx (--max-pixels).")
 
     def take(self, n: int, retry_after: float) -> None:
-        if self.used + n > self.limit:
-            raise ApiError.throttled(
-                f"Server busy: {self.used / 1e6:.0f} Mpx of images are being processed (the "
-                f"limit is {self.limit / 1e6:.0f} Mpx).", retry_after)
+        """Charge ``n`` pixels now, or ApiError 429 (someone waiting goes first)."""
+        if self._waiters or self.used + n > self.limit:
+            raise self._busy(retry_after)
         self.used += n
+
+    async def acquire(self, n: int, wait_s: float, retry_after: float) -> None:
+        """Charge ``n`` pixels, waiting up to ``wait_s`` in line (first come, first served, so
+        a large image is not starved by a stream of small ones), else ApiError 429."""
+        if not self._waiters and self.used + n <= self.limit:
+            self.used += n
+            return
+        if len(self._waiters) >= MAX_WAITERS:
+            raise self._busy(retry_after)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, fut)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), wait_s)
+        except BaseException as exc:  # timed out, or the request was cancelled
+            if fut.done() and not fut.cancelled():
+                if isinstance(exc, TimeoutError):
+                    return  # granted just as the wait ended
+                self.give(n)  # granted, but the request is gone
+                raise
+            fut.cancel()
+            self._waiters.remove(entry)
+            self._wake()  # the next in line may fit now
+            if isinstance(exc, TimeoutError):
+                raise self._busy(retry_after) from None
+            raise
 
     def give(self, n: int) -> None:
         self.used = max(0, self.used - n)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.limit:
+            n, fut = self._waiters.popleft()
+            if not fut.done():
+                self.used += n
+                fut.set_result(None)
+
+    def _busy(self, retry_after: float) -> ApiError:
+        return ApiError.throttled(
+            f"Server busy: {self.used / 1e6:.0f} Mpx of images are being processed (the "
+            f"limit is {self.limit / 1e6:.0f} Mpx).", retry_after)
 
 
 class Throughput:

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest image accepted, MiB (default 5)")
     p.add_argument("--max-pixels", type=int, metavar="N",
                    help="largest image accepted, in pixels, read from its header before "
-                        "decoding (default 25000000)")
+                        "decoding (default 16000000)")
     p.add_argument("--body-timeout", type=float, metavar="S",
                    help="seconds a client may take to send its request (default 15)")
     p.add_argument("--rate-limit", type=float, metavar="PER_S",
@@ -86,7 +86,7 @@ def _load_config_sections(path: str) -> tuple[ServerSettings, EngineSettings]:
         raise SettingsError(str(exc)) from None
 
 
-SERVE_MAX_BATCH = 4
+SERVE_MAX_BATCH = 2  # measured with scripts/hostile_load.py: peak RSS 541 MB (docs/http)
 
 
 class SettingsError(Exception):
@@ -101,7 +101,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = settings_from_args(args)
-        # the API's own default batch: 4 images per engine call bound the models' memory
+        # the API's own default batch: 2 images per engine call bound the models' memory
         section = (_load_config_sections(args.config)[1] if args.config
                    else EngineSettings(max_batch=SERVE_MAX_BATCH))
         base = Path(args.config).parent if args.config else None

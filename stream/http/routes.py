@@ -52,7 +52,8 @@ INFER_TIMEOUT_S = 120.0
 # (ByteBudget) and a connection, each for at most server.body_timeout.
 MAX_RECEIVING = 512
 IGNORED_CONFIG_HEADER = "X-Platestream-Ignored-Config"
-BODY_BUDGET_MIN = 48 * 1048576
+BODY_BUDGET_MIN = 32 * 1048576
+PIXEL_WAIT_S = 5.0  # an image waits this long in line for the pixel budget, then 429
 
 
 @dataclass(eq=False)
@@ -84,7 +85,7 @@ class ServerState:
         # engine queue bounded too, memory stays bounded under any load.
         self.max_in_flight = self.settings.queue_size + 2 * self.worker.max_batch
         # Bodies in memory (and their transient copies: base64 text, decoded bytes): room
-        # for three largest bodies or 48 MiB, whichever is more; measured with
+        # for three largest bodies or 32 MiB, whichever is more; measured with
         # scripts/hostile_load.py, which keeps the server under 600 MB with it.
         self.bodies = ByteBudget(max(3 * self.limits.body, BODY_BUDGET_MIN))
         # Images decoded or waiting: room for one largest image being decoded (or several
@@ -204,7 +205,7 @@ async def _recognize(request: web.Request, st: ServerState, form: RawForm,
     st.pixels.check_size(width, height)
     pixels = width * height
     charged = pixels * DECODE_FACTOR
-    st.pixels.take(charged, st.retry_after())
+    await st.pixels.acquire(charged, PIXEL_WAIT_S, st.retry_after())
     try:
         image = await loop.run_in_executor(st.decode_pool, decode_upload, data)
         if not st.webhooks.wants_image:

@@ -8,7 +8,6 @@ are finished, then the reader reconnects with capped exponential backoff.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import av
 
 from stream.backoff import Backoff
 from stream.config import CameraConfig
+from stream.lifecycle import StoppableThread
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 
 __all__ = ["CameraReader", "ReaderStats", "analysis_size"]
@@ -57,7 +57,7 @@ def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
     return max_width, h
 
 
-class CameraReader(threading.Thread):
+class CameraReader(StoppableThread):
     """Decodes one camera into a FrameSlot.
 
     Args:
@@ -67,26 +67,23 @@ class CameraReader(threading.Thread):
     """
 
     def __init__(self, cam: CameraConfig, slot: FrameSlot, *, backoff_initial: float = 0.5):
-        super().__init__(name=f"camera:{cam.name}", daemon=True)
+        super().__init__(f"camera:{cam.name}")
         self.cam = cam
         self.slot = slot
         self.stats = ReaderStats()
-        self._stop_event = threading.Event()
         self._backoff = Backoff(min(backoff_initial, cam.reconnect_max), cam.reconnect_max)
         self._ts_base = 0.0
         self._last_ts = 0.0
         self._index = 0
 
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(self.cam.timeout + 5 if timeout is None else timeout)
-            if self.is_alive():
-                log.warning("camera %s: capture thread didn't exit", self.cam.name)
+    def stop(self, timeout: float | None = None) -> bool:
+        """A read blocks up to ``cam.timeout``: wait that long plus 5 s by default."""
+        exited = super().stop(self.cam.timeout + 5 if timeout is None else timeout)
         self.stats.state = "stopped"
+        return exited
 
     def run(self) -> None:
-        cam, stop = self.cam, self._stop_event
+        cam, stop = self.cam, self.stopping
         while not stop.is_set():
             self.stats.state = "connecting"
             reason = "end of stream"
@@ -127,7 +124,7 @@ class CameraReader(threading.Thread):
         return av.open(url, format=fmt, options=options, timeout=(self.cam.timeout,) * 2)
 
     def _read(self, container: Any) -> None:
-        cam, stop, stats = self.cam, self._stop_event, self.stats
+        cam, stop, stats = self.cam, self.stopping, self.stats
         stream = container.streams.video[0]
         # One decoding thread per camera: with several cameras the cameras are the
         # parallelism, and FFmpeg's frame threading (AUTO: cores + 1 threads) keeps a frame
@@ -174,5 +171,5 @@ class CameraReader(threading.Thread):
         self.slot.put(
             Frame(image, ts, datetime.now(UTC), None if self.cam.live else position,
                   self._index, w / frame.width),
-            self._stop_event,
+            self.stopping,
         )

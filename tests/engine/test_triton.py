@@ -9,6 +9,7 @@ numpy<2, so it lives in .venv-triton (scripts/setup.sh --test); without it those
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import socket
@@ -124,7 +125,25 @@ def test_cli_read_with_backend_triton(triton_server, evaldata, endtoend):
     assert out["triton"] == out["onnxruntime"] and out["triton"]
 
 
-def test_triton_outage_drops_frames_then_recovers_by_itself(triton_server, images, models_dir):
+async def _snapshot_and_status(worker, tmp_path, jpeg: bytes):
+    import aiohttp
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from stream.http.server import create_app
+    from stream.server_settings import ServerSettings
+
+    app = create_app(worker, ServerSettings(data_dir=str(tmp_path / "data")))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        form = aiohttp.FormData()
+        form.add_field("upload", jpeg, filename="car.jpg", content_type="image/jpeg")
+        r = await client.post("/v1/plate-reader/", data=form)
+        body = await r.json()
+        st = await (await client.get("/status/")).json()
+        return r.status, dict(r.headers), body, st
+
+
+def test_triton_outage_drops_frames_then_recovers_by_itself(triton_server, images, models_dir,
+                                                            tmp_path, evaldata):
     name, img = images[0]
     tri = _on_triton(models_dir, triton_server.url, timeout=5.0, retries=1, retry_interval=2.0)
     before = tri.recognize(img)
@@ -146,6 +165,12 @@ def test_triton_outage_drops_frames_then_recovers_by_itself(triton_server, image
         server = stats["inference_server"]
         assert server["state"] == "unreachable" and server["dropped"] >= 1
         assert server["outages"] == 1 and "UNAVAILABLE" in server["last_error"]
+        # the Snapshot API says so too: 503 with Retry-After, and /status/ shows the state
+        jpeg = (evaldata / name).read_bytes()
+        status, headers, body, st = asyncio.run(_snapshot_and_status(worker, tmp_path, jpeg))
+        assert status == 503 and headers.get("Retry-After") == "5", body
+        assert body == {"detail": "Inference server unavailable."}
+        assert st["engine"]["inference_server"]["state"] == "unreachable"
 
         triton_server.start()
         deadline = time.monotonic() + 60

@@ -62,7 +62,7 @@ def test_export_writes_an_onnxruntime_repository_with_dynamic_batching(tmp_path,
 
 def _fake_engine(engines: Path, spec: models.ModelSpec, models_dir: Path, max_batch: int,
                  sha: str | None = None) -> None:
-    from trt_builder.cache import engine_path, meta_path
+    from engine.backends.engine_cache import engine_path, meta_path
 
     onnx = models.model_path(spec, models_dir)
     path = engine_path(engines, onnx)

@@ -12,17 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import (
-    Box,
-    Candidate,
-    ColorScore,
-    MakeModel,
-    OrientationScore,
-    PlateRead,
-    Recognition,
-    Region,
-    Vehicle,
-)
+from engine import result as er
 from stream import wire
 from stream.events import PlateEvent
 from stream.http.errors import error_response
@@ -49,27 +39,27 @@ def subset(golden: Any, ours: Any, path: str = "") -> None:
         assert ours == golden, path
 
 
-def _box(d: dict) -> Box:
-    return Box(d["xmin"], d["ymin"], d["xmax"], d["ymax"])
+def _box(d: dict) -> er.Box:
+    return er.Box(d["xmin"], d["ymin"], d["xmax"], d["ymax"])
 
 
-def read_from(r: dict) -> PlateRead:
+def read_from(r: dict) -> er.PlateRead:
     """A plate-mode ``results[]`` entry as the engine's typed read."""
     v = r.get("vehicle")
-    return PlateRead(
+    return er.PlateRead(
         box=_box(r["box"]), plate=r["plate"], score=r["score"], dscore=r["dscore"],
-        region=Region(**r["region"]) if "region" in r else Region("", 0.0),
-        vehicle=Vehicle(v["type"], v["score"], _box(v["box"])) if v else None,
-        candidates=tuple(Candidate(c["plate"], c["score"]) for c in r.get("candidates", ())),
-        model_make=tuple(MakeModel(**m) for m in r["model_make"]) if "model_make" in r else None,
-        color=tuple(ColorScore(**c) for c in r["color"]) if "color" in r else None,
-        orientation=(tuple(OrientationScore(**o) for o in r["orientation"])
+        region=er.Region(**r["region"]) if "region" in r else er.Region("", 0.0),
+        vehicle=er.Vehicle(v["type"], v["score"], _box(v["box"])) if v else None,
+        candidates=tuple(er.Candidate(c["plate"], c["score"]) for c in r.get("candidates", ())),
+        model_make=tuple(er.MakeModel(**m) for m in r["model_make"]) if "model_make" in r else None,
+        color=tuple(er.ColorScore(**c) for c in r["color"]) if "color" in r else None,
+        orientation=(tuple(er.OrientationScore(**o) for o in r["orientation"])
                      if "orientation" in r else None),
     )
 
 
-def rec_from(d: dict, read=read_from) -> Recognition:
-    return Recognition(
+def rec_from(d: dict, read=read_from) -> er.Recognition:
+    return er.Recognition(
         tuple(read(r) for r in d["results"]), d.get("processing_time", 0.0),
         d.get("image_width", 0), d.get("image_height", 0), d.get("filename"),
         d.get("camera_id"), d.get("timestamp"))
@@ -101,17 +91,17 @@ def check_sdk_usage(name: str) -> None:
     subset(golden, wire.snapshot_response(rec_from(golden), usage=(u["calls"], u["max_calls"])))
 
 
-def read_from_vehicle_mode(r: dict) -> PlateRead:
+def read_from_vehicle_mode(r: dict) -> er.PlateRead:
     p, v = r["plate"], r["vehicle"]
     props = v["props"]
-    return PlateRead(
+    return er.PlateRead(
         box=_box(p["box"]), plate=p["props"]["plate"][0]["value"],
         score=p["props"]["plate"][0]["score"], dscore=p["score"],
-        region=Region(p["props"]["region"][0]["value"], p["props"]["region"][0]["score"]),
-        vehicle=Vehicle(v["type"], v["score"], _box(v["box"])),
-        model_make=tuple(MakeModel(**m) for m in props["make_model"]),
-        color=tuple(ColorScore(c["value"], c["score"]) for c in props["color"]),
-        orientation=tuple(OrientationScore(o["value"], o["score"])
+        region=er.Region(p["props"]["region"][0]["value"], p["props"]["region"][0]["score"]),
+        vehicle=er.Vehicle(v["type"], v["score"], _box(v["box"])),
+        model_make=tuple(er.MakeModel(**m) for m in props["make_model"]),
+        color=tuple(er.ColorScore(c["value"], c["score"]) for c in props["color"]),
+        orientation=tuple(er.OrientationScore(o["value"], o["score"])
                           for o in props["orientation"]),
     )
 
@@ -124,7 +114,7 @@ def check_vehicle_mode(name: str) -> None:
     bare = wire.snapshot_response(rec_from(golden, read_from_vehicle_mode),
                                   detection_mode="vehicle")
     assert bare["results"][0]["vehicle"]["props"] == {}  # vehicle props only with mmc
-    lone = Recognition((), 1.0, 10, 10, vehicles=(Vehicle("Sedan", 0.5, Box(1, 2, 3, 4)),))
+    lone = er.Recognition((), 1.0, 10, 10, vehicles=(er.Vehicle("Sedan", 0.5, er.Box(1, 2, 3, 4)),))
     only = wire.snapshot_response(lone, detection_mode="vehicle", mmc=True)["results"]
     assert only[0]["plate"] is None and only[0]["vehicle"]["props"]["make_model"] == [
         {"make": "generic", "model": "Unknown", "score": 0.0}]  # never an empty list
@@ -156,19 +146,20 @@ def check_stream_webhook(name: str) -> None:
     assert "updated" not in ours["data"]
 
 
-def sample_read() -> PlateRead:
+def sample_read() -> er.PlateRead:
     """The plate of the constructed CSV samples (and of the Stream webhook sample)."""
-    return PlateRead(
-        box=Box(337, 270, 412, 305), plate="pl8rec", score=0.902, dscore=0.757,
-        region=Region("us-ca", 0.179), vehicle=Vehicle("Sedan", 0.709, Box(155, 71, 590, 373)),
-        candidates=(Candidate("pl8rec", 0.902), Candidate("plbrec", 0.758)),
-        model_make=(MakeModel("Porsche", "911", 0.43),), color=(ColorScore("red", 0.699),),
-        orientation=(OrientationScore("Rear", 0.883),),
+    return er.PlateRead(
+        box=er.Box(337, 270, 412, 305), plate="pl8rec", score=0.902, dscore=0.757,
+        region=er.Region("us-ca", 0.179),
+        vehicle=er.Vehicle("Sedan", 0.709, er.Box(155, 71, 590, 373)),
+        candidates=(er.Candidate("pl8rec", 0.902), er.Candidate("plbrec", 0.758)),
+        model_make=(er.MakeModel("Porsche", "911", 0.43),), color=(er.ColorScore("red", 0.699),),
+        orientation=(er.OrientationScore("Rear", 0.883),),
     )
 
 
 def csv_event() -> PlateEvent:
-    rec = Recognition((sample_read(),), 10.0, 640, 480,
+    rec = er.Recognition((sample_read(),), 10.0, 640, 480,
                       "camera-1_screenshots/25-08-11/16-42-58.740143.jpg", "camera-1",
                       "2025-08-11T16:42:58.740143Z")
     return PlateEvent("e1", "camera-1", rec, None, timestamp_local=rec.timestamp or "",
@@ -187,7 +178,7 @@ def check_csv_vehicle_mode(name: str) -> None:
         header, expected = list(csv.reader(f))
     assert tuple(header) == wire.CSV_VEHICLE_HEADER
     data = wire.event_json(csv_event())
-    one_candidate = sample_read().replace(candidates=(Candidate("pl8rec", 0.902),))
+    one_candidate = sample_read().replace(candidates=(er.Candidate("pl8rec", 0.902),))
     row = wire.csv_vehicle_row(data, wire.vehicle_mode_result(one_candidate, mmc=True),
                                data["results"][0])
     assert row == expected
@@ -248,7 +239,7 @@ def test_event_fields_known_plate_and_update():
 
 
 def test_mmc_fields_only_when_asked_and_no_vehicle_shape():
-    read = PlateRead(Box(1, 2, 3, 4), "abc", 0.5, 0.6, Region("fr", 0.7))
+    read = er.PlateRead(er.Box(1, 2, 3, 4), "abc", 0.5, 0.6, er.Region("fr", 0.7))
     r = wire.plate_result(read)
     assert "model_make" not in r and "color" not in r and "orientation" not in r
     assert r["vehicle"] == {"score": 0.0, "type": "Unknown",
@@ -259,7 +250,7 @@ def test_mmc_fields_only_when_asked_and_no_vehicle_shape():
 
 def test_event_json_from_a_built_event_keeps_stream_fields():
     frame = Frame(np.zeros((48, 64, 3), np.uint8), 1.0, None, None, 1, 1.0)
-    ev = PlateEvent("id", "cam", Recognition((sample_read(),), 1.0, 64, 48), frame,
+    ev = PlateEvent("id", "cam", er.Recognition((sample_read(),), 1.0, 64, 48), frame,
                     direction=None, source_url="rtsp://h/s")
     r = wire.event_json(ev)["results"][0]
     assert r["direction"] is None and r["source_url"] == "rtsp://h/s"

@@ -245,3 +245,29 @@ def test_pixel_and_body_budgets_name_their_limits():
     with pytest.raises(ApiError, match="the limit is 1 MiB") as exc:
         body.take(1)
     assert exc.value.status == 429
+
+
+async def test_pixel_budget_waits_in_line_so_large_images_are_not_starved():
+    from stream.http.admission import PixelBudget
+    from stream.http.errors import ApiError
+
+    b = PixelBudget(per_image=10, limit=20)
+    await b.acquire(15, wait_s=1, retry_after=1)
+    big = asyncio.ensure_future(b.acquire(20, wait_s=5, retry_after=1))
+    await asyncio.sleep(0.01)
+    small = asyncio.ensure_future(b.acquire(2, wait_s=0.2, retry_after=1))
+    with pytest.raises(ApiError) as exc:  # behind the large one in line, it times out
+        await small
+    assert exc.value.status == 429
+    with pytest.raises(ApiError):
+        b.take(1, retry_after=1)  # no jumping the line either
+    b.give(15)
+    await asyncio.wait_for(big, 1)
+    assert b.used == 20
+    b.give(20)
+    cancelled = asyncio.ensure_future(b.acquire(5, wait_s=5, retry_after=1))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancelled, 1)
+    assert b.used == 5
+    b.give(5)
+    assert b.used == 0 and not b._waiters
