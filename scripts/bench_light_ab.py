@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Recognizer  # noqa: E402
+from stream.cli import engine_settings  # noqa: E402
 
 
 def frames(video: Path, every: int) -> list:
@@ -49,13 +50,17 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "light_ab.json")
     args = p.parse_args()
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
-    rec = Recognizer.from_models_dir(None, threads=args.threads, precision=args.precision)
+    # flags > $PLATESTREAM_* > defaults, as the CLI fills them
+    eng = engine_settings(argparse.Namespace(precision=args.precision))
+    rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
+                                     precision=eng.precision, int8_cache=eng.int8_cache_dir)
     images = [f for v in ("cars.mp4", "license_plate.mp4")
               for f in frames(args.data / "videos" / v, args.every)]
     full_rec = rec
     if args.full_precision:
-        full_rec = Recognizer.from_models_dir(None, threads=args.threads,
-                                              precision=args.full_precision)
+        full_rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
+                                              precision=args.full_precision,
+                                              int8_cache=eng.int8_cache_dir)
     rec.recognize(images[0])
     full_rec.recognize(images[0])
     ms: dict[str, list[float]] = {"full": [], "light": []}

@@ -26,11 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Recognizer, read_image_file  # noqa: E402
+from stream.cli import engine_settings  # noqa: E402
 
 
 def run(threads: int, mode: str, rows: list[dict], images: list) -> dict:
     config = {"mode": mode} if mode != "normal" else {}
-    recs = {p: Recognizer.from_models_dir(None, threads=threads, precision=p)
+    eng = engine_settings(argparse.Namespace())  # $PLATESTREAM_MODELS / _INT8_CACHE, as the CLI
+    recs = {p: Recognizer.from_models_dir(eng.models_dir, threads=threads, precision=p,
+                                          int8_cache=eng.int8_cache_dir)
             for p in ("fp32", "int8")}
     for r in recs.values():
         r.recognize(images[0], config=config)

@@ -59,6 +59,9 @@ cameras:
   toll-booth:
     url: {videos}/cars.mp4
     zones: [[0, 200], [1280, 200], [1280, 720], [0, 720]]
+    # the truck is in view from 8.5 s but readable only from 13.8 s: report its best read at
+    # the end of the pass, not a partial one 6 s after it appeared
+    max_prediction_delay: 12
   street: {{url: {videos}/license_plate.mp4, sample: 2, memory_decay: 2}}
 outputs:
   jsonl: {{type: jsonl, file: "events.jsonl"}}
