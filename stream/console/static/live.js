@@ -72,9 +72,15 @@
     return li;
   }
 
-  // Insert newest first, once per event id, however it arrived (page render, SSE, catch-up).
+  // Insert newest first, once per event id, however it arrived (page render, SSE, catch-up);
+  // a correction (same event id, a better read) replaces the item.
   function insert(list, ev, withCrop, max) {
-    if (!list || !tpl || list.querySelector(`li[data-event="${CSS.escape(ev.event_id)}"]`)) return;
+    if (!list || !tpl) return;
+    const old = list.querySelector(`li[data-event="${CSS.escape(ev.event_id)}"]`);
+    if (old) {
+      if (!ev.data || !ev.data.updated) return;
+      old.remove();
+    }
     const li = plateItem(ev, withCrop);
     li.dataset.event = ev.event_id;
     const after = [...list.children].find((c) => (c.querySelector("time")?.getAttribute("datetime") || "") < ev.time);
