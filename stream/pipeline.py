@@ -66,9 +66,6 @@ class _Camera:
         self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
         self.analyzer.on_idle = self.reader.check_stall
 
-    def _output_type(self, name: str) -> str:
-        return "store" if name == STORE_OUTPUT else self.cfg.outputs[name].type
-
     def status(self) -> dict[str, Any]:
         self.reader.check_stall()
         r, a = self.reader.stats, self.analyzer.stats

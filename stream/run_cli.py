@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--print-events", nargs="?", const="json", choices=("json", "short"),
                    help="print each event on stdout: one JSON line (default) or a short line")
     r.add_argument("--drain-timeout", type=float, default=15.0, metavar="S",
-                   help="when every video has ended: wait up to S seconds for the outputs "
-                   "to deliver before exiting (undelivered events stay in the spool)")
+                   help="on a clean stop (every video ended, Ctrl-C, SIGTERM): open tracks become "
+                   "events and the outputs get up to S seconds to deliver them before exiting "
+                   "(undelivered events stay in the spool)")
     add_engine_args(r, worker=True)
     r.set_defaults(func=_cmd_run)
 
@@ -84,21 +85,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from prometheus_client import REGISTRY
 
     from stream.pipeline import Pipeline
-    from stream.supervisor import Supervisor
+    from stream.supervisor import Supervisor, bind_server
 
     cfg = load_config(args.config, data_dir=data_dir(args))
     writable_dir(cfg.spool_path.parent, "spool directory")
     writable_dir(cfg.output_dir, "output directory")
     if cfg.server.enabled:
         writable_dir(cfg.server.data_path, "server data directory")
+    sock = None
+    try:
+        if cfg.server.enabled:  # bind first, then load the models: a taken port fails at once
+            sock = bind_server(cfg.server)
+    except OSError as exc:  # port taken, address not ours: one line, no traceback
+        print(f"platestream: server: cannot listen on {cfg.server.host}:{cfg.server.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     worker = build_worker(engine_settings(args, cfg.engine, base=Path(cfg.source).parent))
     printer = {"json": _print_json, "short": _print_short}.get(args.print_events or "")
     pipeline = Pipeline(cfg, worker, on_event=printer, registry=REGISTRY)
     supervisor = Supervisor(pipeline, worker, server=cfg.server if cfg.server.enabled else None,
-                            drain_timeout=args.drain_timeout)
+                            drain_timeout=args.drain_timeout, sock=sock)
     try:
         supervisor.run()
-    except OSError as exc:  # port taken, address not ours: one line, no traceback
+    except OSError as exc:
         print(f"platestream: server: cannot listen on {cfg.server.host}:{cfg.server.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -1,9 +1,11 @@
 """The one owner of a deployment's lifecycle (``platestream run``): one main loop, one order.
 
-Start: engine -> (the pipeline's) delivery -> analysis -> sources -> server listening.
+Start: server socket bound (before the models load, so a taken port fails at once) -> engine
+-> (the pipeline's) delivery -> analysis -> sources -> server listening.
 Stop (Ctrl-C / SIGTERM, or every video file has ended): the server stops accepting requests ->
-sources -> analysis (open tracks are spooled) -> delivery drain -> the server's own outputs
-(Snapshot webhooks, usage counter) -> engine last (analysis and in-flight requests use it).
+sources -> analysis (open tracks are spooled) -> delivery drain (up to drain_timeout) -> the
+server's own outputs (Snapshot webhooks, usage counter) -> engine last (analysis and in-flight
+requests use it).
 Each phase is logged as ``start: ...`` / ``stop: ...``.
 
 With a ``server:`` the pipeline runs inside the aiohttp app's cleanup context (started when the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator
 
@@ -36,17 +39,19 @@ class Supervisor:
     """Runs ``pipeline`` on ``worker``, with the HTTP API when ``server`` is given.
 
     Args:
-        drain_timeout: when every video has ended, wait up to this long for the outputs to
-            deliver before stopping (what is left stays in the spool).
+        drain_timeout: on a clean stop (every video ended, Ctrl-C or SIGTERM), wait up to this
+            long for the outputs to deliver before stopping (what is left stays in the spool).
+        sock: the server's listening socket from ``bind_server`` (else bound at start).
     """
 
     def __init__(self, pipeline: Pipeline, worker: EngineWorker, *,
-                 server: ServerSettings | None = None, drain_timeout: float = 15.0) -> None:
+                 server: ServerSettings | None = None, drain_timeout: float = 15.0,
+                 sock: socket.socket | None = None) -> None:
         self.pipeline = pipeline
         self.worker = worker
         self.server = server
         self.drain_timeout = drain_timeout
-        self._drain = 0.0  # set when the files have ended: then stop drains delivery
+        self.sock = sock  # the server's socket, bound before the models load (bind_server)
 
     def run(self) -> None:
         """Blocks until a signal or the end of every file.
@@ -77,7 +82,6 @@ class Supervisor:
                     pass
                 if self.pipeline.done():
                     log.info("run: every video has ended")
-                    self._drain = self.drain_timeout
                     break
         finally:
             if runner is not None:
@@ -89,7 +93,9 @@ class Supervisor:
             log.info("stop: engine")
 
     def _stop_pipeline(self) -> None:
-        self.pipeline.stop(drain_timeout=self._drain)
+        # a clean stop (end of files, Ctrl-C, SIGTERM): open tracks become events and the
+        # outputs get up to drain_timeout to deliver them; what is left stays in the spool
+        self.pipeline.stop(drain_timeout=self.drain_timeout)
 
     async def _pipeline_ctx(self, app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(self.pipeline.start)
@@ -109,9 +115,33 @@ class Supervisor:
         runner = web.AppRunner(app, shutdown_timeout=10.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.server.host, self.server.port).start()
+            if self.sock is not None:
+                await web.SockSite(runner, self.sock).start()
+            else:
+                await web.TCPSite(runner, self.server.host, self.server.port).start()
         except OSError:
             await runner.cleanup()
             raise
         log.info("start: server on %s:%d", self.server.host, self.server.port)
         return runner
+
+
+def bind_server(settings: ServerSettings) -> socket.socket:
+    """Bind and listen on the server's address before anything slow (models) is loaded, so a
+    taken port is reported at once.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    family, kind, proto, _, addr = socket.getaddrinfo(
+        settings.host or None, settings.port, type=socket.SOCK_STREAM,
+        flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -111,3 +111,40 @@ def test_run_with_a_taken_port_says_so_in_one_line(tmp_path, evaldata):
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr
+    # bound before anything slow: the models were never loaded, nothing says "listening"
+    assert "engine: models from" not in out.stderr and "start: server" not in out.stderr
+
+
+def test_sigterm_on_a_live_run_flushes_the_open_track_and_drains(tmp_path, evaldata):
+    """A vehicle still in view when SIGTERM comes is an event in the outputs before exit."""
+    port = free_port()
+    out_file = tmp_path / "events.jsonl"
+    cfg = write_config(tmp_path, {
+        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(tmp_path / "srv")},
+        "cameras": {"street": {
+            "url": str(evaldata / "videos" / "license_plate.mp4"), "loop": True,
+            "max_prediction_delay": 120, "outputs": ["lines"]}},
+        "outputs": {"lines": {"type": "jsonl", "file": str(out_file)}},
+    })
+    proc = subprocess.Popen([*CMD, str(cfg), "--drain-timeout", "20"], cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def analysed() -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=5) as r:
+                    return json.load(r)["cameras"]["street"]["frames_analysed"]
+            except OSError:
+                return 0
+        assert wait_for(lambda: analysed() >= 5, 90), "the camera never got going"
+        assert not out_file.exists() or not out_file.read_text().strip(), \
+            "an event before SIGTERM: the track was not open"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    plates = [e["results"][0]["plate"] for e in map(json.loads, out_file.read_text().splitlines())]
+    assert plates == ["ls15ebc"], plates
