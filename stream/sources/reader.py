@@ -29,6 +29,10 @@ __all__ = ["CameraReader", "ReaderStats", "analysis_size", "probe_file"]
 log = logging.getLogger(__name__)
 
 
+# seconds between showing a frozen camera as stalled and the read timeout that reconnects it
+STALL_GRACE_S = 2.0
+
+
 @dataclass
 class ReaderStats:
     # connecting | streaming | stalled | reconnecting | ended | failed | stopped
@@ -126,11 +130,18 @@ class CameraReader(StoppableThread):
         self._index = 0
 
     def stop(self, timeout: float | None = None) -> bool:
-        """A read blocks up to ``cam.timeout``: wait that long plus 5 s by default."""
-        exited = super().stop(self.cam.timeout + 5 if timeout is None else timeout)
+        """A read blocks up to ``read_timeout``: wait that long plus 5 s by default."""
+        exited = super().stop(self.read_timeout + 5 if timeout is None else timeout)
         if self.stats.state not in ("ended", "failed"):  # how a file finished stays shown
             self.stats.state = "stopped"
         return exited
+
+    @property
+    def read_timeout(self) -> float:
+        """How long a read may block before it is a disconnect: a little longer than the
+        stall threshold (``cam.timeout``), so a frozen camera always shows ``stalled`` first
+        instead of racing the reconnect."""
+        return self.cam.timeout + STALL_GRACE_S
 
     def check_stall(self, now: float | None = None) -> bool:
         """A connection that stays open but delivers no frame for ``timeout`` seconds is
@@ -190,10 +201,11 @@ class CameraReader(StoppableThread):
     def _open(self) -> Any:
         url, options, fmt = self.cam.url, {}, None
         if url.lower().startswith(("rtsp://", "rtsps://")):
-            options = {"rtsp_transport": "tcp", "timeout": str(int(self.cam.timeout * 1e6))}
+            options = {"rtsp_transport": "tcp", "timeout": str(int(self.read_timeout * 1e6))}
         elif url.startswith("/dev/video"):
             fmt = "v4l2"
-        return av.open(url, format=fmt, options=options, timeout=(self.cam.timeout,) * 2)
+        return av.open(url, format=fmt, options=options,
+                       timeout=(self.cam.timeout, self.read_timeout))
 
     def _read(self, container: Any) -> None:
         cam, stop, stats = self.cam, self.stopping, self.stats

