@@ -50,12 +50,7 @@ class ReadOptions:
         if isinstance(value, ReadOptions):
             return value
         if isinstance(value, (str, bytes)):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise EngineConfigError(
-                    f"config: not valid JSON ({exc.msg} at char {exc.pos})"
-                ) from None
+            value = _json_config(value)
         if not isinstance(value, dict):
             raise EngineConfigError(f"config: expected a JSON object, got {type(value).__name__}")
         known = {f.name: f for f in fields(cls)}
@@ -77,12 +72,7 @@ class ReadOptions:
         """Like ``parse``, but keys this engine does not know are returned instead of refused
         (the Snapshot API ignores them: Plate Recognizer's own clients send such keys)."""
         if isinstance(value, (str, bytes)) and value:
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise EngineConfigError(
-                    f"config: not valid JSON ({exc.msg} at char {exc.pos})"
-                ) from None
+            value = _json_config(value)
         if not isinstance(value, dict):
             return cls.parse(value), ()
         known = {f.name for f in fields(cls)}
@@ -128,3 +118,11 @@ def _check_value(key: str, raw: Any) -> Any:
     if not 0.0 <= float(raw) <= 1.0:
         raise EngineConfigError(f"config.{key}: must be within 0..1, got {raw}")
     return float(raw)
+
+
+def _json_config(text: str | bytes) -> Any:
+    """The ``config`` field's JSON text, decoded; invalid JSON is one line naming where."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EngineConfigError(f"config: not valid JSON ({exc.msg} at char {exc.pos})") from None
