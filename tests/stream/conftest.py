@@ -159,3 +159,13 @@ def engine_worker(recognizer):
     yield w
     w.stop()
 
+
+@pytest.fixture(scope="session")
+def api_worker(recognizer):
+    """A small engine worker for in-process API and console apps (store and console tests)."""
+    from stream.engine_worker import EngineWorker
+
+    w = EngineWorker(recognizer, max_queue=8, max_batch=2)
+    w.start()
+    yield w
+    w.stop()

@@ -59,16 +59,6 @@ def make_console(aiohttp_client, api_worker, tmp_path, store, jpeg):
     return make
 
 
-@pytest.fixture(scope="session")
-def api_worker(recognizer):
-    from stream.engine_worker import EngineWorker
-
-    w = EngineWorker(recognizer, max_queue=8, max_batch=2)
-    w.start()
-    yield w
-    w.stop()
-
-
 def csrf_of(html: str) -> str:
     return re.search(r'<meta name="csrf-token" content="([^"]*)"', html).group(1)
 

@@ -57,11 +57,3 @@ def event(i: int, plate: str, *, camera: str = "gate", ts: str | None = None,
     }
 
 
-@pytest.fixture(scope="session")
-def api_worker(recognizer):
-    from stream.engine_worker import EngineWorker
-
-    w = EngineWorker(recognizer, max_queue=8, max_batch=2)
-    w.start()
-    yield w
-    w.stop()
