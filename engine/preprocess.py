@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Letterbox", "letterbox"]
+__all__ = ["Letterbox", "letterbox", "fitted_canvas"]
 
 
 @dataclass(frozen=True, slots=True)
 class Letterbox:
-    """How a frame was placed on the square canvas: ``frame = (canvas - pad) / ratio``."""
+    """How a frame was placed on the canvas: ``frame = (canvas - pad) / ratio``."""
 
     ratio: float
     pad_x: float
@@ -32,18 +32,22 @@ PAD_VALUE = 114
 
 
 def letterbox(
-    bgr: np.ndarray, size: int, *, centered: bool, pad_value: int = PAD_VALUE
+    bgr: np.ndarray, size: int, *, centered: bool, pad_value: int = PAD_VALUE,
+    canvas: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, Letterbox]:
-    """Resize ``bgr`` to fit a ``size``×``size`` canvas keeping aspect ratio.
+    """Resize ``bgr`` so that it fits ``size``×``size`` keeping its aspect ratio, and pad it.
 
     Args:
         bgr: (h, w, 3) uint8.
         centered: pad equally on both sides (YOLOv9 recipe, round() sizes) or paste at the
             top-left corner (YOLOX recipe, int() sizes).
+        canvas: (height, width) of the padded result, at least the resized image (see
+            ``fitted_canvas``); default the ``size``×``size`` square.
 
     Returns:
-        The (size, size, 3) uint8 canvas and the transform back to frame pixels.
+        The (height, width, 3) uint8 canvas and the transform back to frame pixels.
     """
+    ch, cw = canvas or (size, size)
     h, w = bgr.shape[:2]
     r = min(size / h, size / w)
     if centered:
@@ -54,13 +58,25 @@ def letterbox(
         bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR
     )
     if centered:
-        dw, dh = (size - new_w) / 2, (size - new_h) / 2
+        dw, dh = (cw - new_w) / 2, (ch - new_h) / 2
         top, left = round(dh - 0.1), round(dw - 0.1)
-        bottom, right = size - new_h - top, size - new_w - left
+        bottom, right = ch - new_h - top, cw - new_w - left
         canvas = cv2.copyMakeBorder(
             resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3
         )
         return canvas, Letterbox(r, dw, dh)
-    canvas = np.full((size, size, 3), pad_value, np.uint8)
-    canvas[:new_h, :new_w] = resized
-    return canvas, Letterbox(r, 0.0, 0.0)
+    out = np.full((ch, cw, 3), pad_value, np.uint8)
+    out[:new_h, :new_w] = resized
+    return out, Letterbox(r, 0.0, 0.0)
+
+
+def fitted_canvas(h: int, w: int, size: int, stride: int = 32) -> tuple[int, int]:
+    """The smallest (height, width) canvas, in multiples of ``stride``, that holds an h×w
+    image letterboxed to ``size`` on its long side: (256, 416) for 16:9 at 416.
+
+    A detector that sees the frame's own aspect instead of a square does the same work on
+    the picture and none on the grey bands (0.6x the pixels for 16:9).
+    """
+    r = min(size / h, size / w)
+    new_h, new_w = max(round(h * r), int(h * r)), max(round(w * r), int(w * r))
+    return (min(size, -(-new_h // stride) * stride), min(size, -(-new_w // stride) * stride))

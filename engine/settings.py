@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.backends.fitted import DetectorInput
 from engine.backends.select import Preference
 from engine.backends.triton import TritonSettings
 from engine.precision import Precision
@@ -32,6 +33,10 @@ class EngineSettings:
         "flag": "engine", "env": "PLATESTREAM_PRECISION",
         "help": "CPU model precision (auto: the int8 models from `platestream models quantize` "
                 "when the CPU has VNNI or AMX)"})
+    detector_input: DetectorInput = field(default="fit", metadata={
+        "flag": "engine", "env": "PLATESTREAM_DETECTOR_INPUT",
+        "help": "detector input on ONNX Runtime: fit (each frame's own aspect, 416 on the long "
+                "side: 0.6x the work for 16:9) or square (416x416, as exported)"})
     models_dir: str | None = field(default=None, metadata={
         "flag": "engine", "env": "PLATESTREAM_MODELS", "path": True,
         "help": "models directory (default: ~/.cache/platestream/models)"})

@@ -106,7 +106,8 @@ def main() -> int:
             # fp32 on both sides: Triton serves the fp32 models (the int8 copies of
             # `models quantize` are a CPU option, not exported)
             local = Recognizer.from_models_dir(models_dir, threads=args.threads,
-                                               backend="onnxruntime", precision="fp32")
+                                               backend="onnxruntime", precision="fp32",
+                                               detector_input="square")
             remote = Recognizer.from_models_dir(models_dir, backend="triton",
                                                 triton=TritonSettings(url=server.url))
             for _, img in images[:2]:  # warm-up: sessions, gRPC channel, Triton's instances

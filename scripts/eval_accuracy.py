@@ -315,6 +315,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
                    help="model precision (default: $PLATESTREAM_PRECISION, then auto)")
+    p.add_argument("--detector-input", choices=["fit", "square"], default=None,
+                   help="detector input (default: $PLATESTREAM_DETECTOR_INPUT, then fit)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_accuracy.json")
     p.add_argument("--compare", type=Path, help="a saved report to show the change against")
     p.add_argument("--no-region-hint", action="store_true",
@@ -326,9 +328,11 @@ def main() -> int:
         return 2
     old = json.loads(args.compare.read_text()) if args.compare else None
     # flags > $PLATESTREAM_* > defaults, as the CLI fills them
-    eng = engine_settings(argparse.Namespace(models_dir=args.models_dir, precision=args.precision))
+    eng = engine_settings(argparse.Namespace(models_dir=args.models_dir, precision=args.precision,
+                                             detector_input=args.detector_input))
     rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
-                                     precision=eng.precision, int8_cache=eng.int8_cache_dir)
+                                     precision=eng.precision, int8_cache=eng.int8_cache_dir,
+                                     detector_input=eng.detector_input)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
     crops = load_crops(args.data)
     report = {
@@ -339,6 +343,7 @@ def main() -> int:
         "threads": args.threads,
         "backend": rec.backend_name,
         "precision": rec.precision,
+        "detector_input": eng.detector_input,
         "region_hint": not args.no_region_hint,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

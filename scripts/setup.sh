@@ -3,19 +3,20 @@
 #   scripts/setup.sh          runtime: venv, the package and its deps
 #   scripts/setup.sh --test   also test deps and the system packages the tests use
 #                             (GStreamer's RTSP server for the camera tests)
-#   scripts/setup.sh --int8   also build the int8 plate detector for the CPU (opt-in: it is
-#                             faster but 1.35 points less exact on US plates, see README)
+#   scripts/setup.sh --no-int8  skip building the int8 plate detector for the CPU (built by
+#                             default, once: ~30-80 s; PLATESTREAM_INT8=0 does the same)
 # Idempotent: a second run only checks. Prints the models directory it will use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WITH_TEST=0
-WITH_INT8=${PLATESTREAM_INT8:-0}
+WITH_INT8=${PLATESTREAM_INT8:-1}
 for a in "$@"; do
     case "$a" in
         --test) WITH_TEST=1 ;;
         --int8) WITH_INT8=1 ;;
-        *) echo "[setup] unknown option $a (use --test and/or --int8)" >&2; exit 2 ;;
+        --no-int8) WITH_INT8=0 ;;
+        *) echo "[setup] unknown option $a (use --test and/or --no-int8)" >&2; exit 2 ;;
     esac
 done
 
@@ -123,9 +124,9 @@ if ! .venv/bin/platestream models check >/dev/null 2>&1; then
     say "models missing in $PLATESTREAM_MODELS: fetching them"
     .venv/bin/platestream models fetch
 fi
-# Int8 copies of the models for the CPU (engine.precision auto uses them on VNNI/AMX CPUs).
-# Opt-in: on the dev set int8 is 1.35 points less exact on US plates than fp32, so a default
-# install stays on fp32. Cached by model sha256 + ONNX Runtime version (~30-80 s to build).
+# Int8 copies of the models for the CPU (engine.precision auto uses them on VNNI/AMX CPUs;
+# on the dev set as exact as fp32, see README). Cached by model sha256 + ONNX Runtime version
+# (~30-80 s to build, once).
 if [[ $WITH_INT8 -eq 1 ]]; then
     if ! q=$(.venv/bin/platestream models quantize 2>&1); then
         say "int8 models not built, fp32 will be used: $(printf '%s' "$q" | tail -n 1)"

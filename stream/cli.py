@@ -124,6 +124,7 @@ def build_recognizer(settings: EngineSettings, *, workers: int | None = None):
         triton=settings.triton,
         precision=settings.precision,
         int8_cache=settings.int8_cache_dir,
+        detector_input=settings.detector_input,
     )
 
 

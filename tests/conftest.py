@@ -59,3 +59,12 @@ def recognizer():
     from engine import Recognizer
 
     return Recognizer.from_models_dir(MODELS_DIR, threads=2, precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def square_recognizer():
+    """The same with the detectors' exported 416x416 input (what TensorRT and Triton run)."""
+    from engine import Recognizer
+
+    return Recognizer.from_models_dir(MODELS_DIR, threads=2, precision="fp32",
+                                      detector_input="square")

@@ -31,9 +31,12 @@ class OrtBackend:
         threads: intra-op threads (the core budget); spinning is disabled so idle
             threads do not burn the cores the decoders need.
         providers: ONNX Runtime execution providers, best first.
+        graph: the serialized model to run instead of the file's (a changed copy of it, see
+            engine.backends.fitted); ``path`` still names it.
     """
 
-    def __init__(self, path: Path, threads: int = 2, providers: list[str] | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 2, providers: list[str] | None = None,
+                 graph: bytes | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -47,7 +50,8 @@ class OrtBackend:
         wanted = providers or ["CPUExecutionProvider"]
         chosen = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
         try:
-            self._sess = ort.InferenceSession(str(path), sess_options=opts, providers=chosen)
+            self._sess = ort.InferenceSession(graph or str(path), sess_options=opts,
+                                              providers=chosen)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"cannot load model {path}: {exc}") from exc
         self.name = f"onnxruntime:{self._sess.get_providers()[0]}"

@@ -45,25 +45,49 @@ class PlateOCR:
         self.max_batch = min(max_batch, getattr(backend, "max_batch", max_batch))
         self._input = next(iter(backend.inputs()))
 
-    def read(self, crops: list[np.ndarray], *, beam: int = 8) -> list[OcrRead]:
-        """BGR plate crops -> reads, in the same order."""
-        reads: list[OcrRead] = []
+    def read(self, crops: list[np.ndarray], *, beam: int = 8, views: int = 1) -> list[OcrRead]:
+        """BGR plate crops -> reads, in the same order. ``views`` > 1: the crops come in
+        groups of that many views of one plate, read as one (their probabilities averaged)."""
+        plate, region = self._infer(crops)
+        return self._decode(plate, region, beam, views)
+
+    def read_plates(
+        self, crops: list[np.ndarray], two_line: list[bool], *, beam: int = 8, views: int = 1
+    ) -> list[OcrRead]:
+        """Like ``read``; plates flagged ``two_line`` (square boxes, one flag per plate) also
+        have their two rows read apart (from each view), in the same model call, and joined
+        when that is more probable."""
+        extra = [i for i, flag in enumerate(two_line) if flag]
+        rows = []
+        for i in extra:  # top rows of all views, then bottom rows: views stay grouped
+            pairs = [row_crops(crops[i * views + v], self.cfg) for v in range(views)]
+            rows += [top for top, _ in pairs] + [bottom for _, bottom in pairs]
+        plate, region = self._infer(crops + rows)
+        n = len(crops)
+        out = self._decode(plate[:n], None if region is None else region[:n], beam, views)
+        row_reads = self._decode(plate[n:], None if region is None else region[n:], beam,
+                                 views)
+        for k, i in enumerate(extra):
+            top, bottom = row_reads[2 * k], row_reads[2 * k + 1]
+            out[i] = join_rows(out[i], top, bottom, self.cfg, beam=beam)
+        return out
+
+    def _infer(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        plates, regions = [], []
         for start in range(0, len(crops), self.max_batch):
             x = process.preprocess(crops[start : start + self.max_batch], self.cfg)
             out = self.backend.infer({self._input: x})
-            reads += process.decode(out["plate"], out.get("region"), self.cfg, beam=beam)
-        return reads
+            plates.append(out["plate"])
+            if out.get("region") is not None:
+                regions.append(out["region"])
+        if not plates:
+            return np.empty((0, self.cfg.max_slots, len(self.cfg.alphabet)), np.float32), None
+        return np.concatenate(plates), np.concatenate(regions) if regions else None
 
-    def read_plates(
-        self, crops: list[np.ndarray], two_line: list[bool], *, beam: int = 8
-    ) -> list[OcrRead]:
-        """Like ``read``; crops flagged ``two_line`` (square boxes) also have their two rows
-        read apart, in the same model call, and joined when that is more probable."""
-        extra = [i for i, flag in enumerate(two_line) if flag]
-        rows = [r for i in extra for r in row_crops(crops[i], self.cfg)]
-        reads = self.read(crops + rows, beam=beam)
-        out = reads[: len(crops)]
-        for k, i in enumerate(extra):
-            top, bottom = reads[len(crops) + 2 * k], reads[len(crops) + 2 * k + 1]
-            out[i] = join_rows(out[i], top, bottom, self.cfg, beam=beam)
-        return out
+    def _decode(self, plate: np.ndarray, region: np.ndarray | None, beam: int,
+                views: int) -> list[OcrRead]:
+        if views > 1:
+            plate = plate.reshape(-1, views, *plate.shape[1:]).mean(1)
+            if region is not None:
+                region = region.reshape(-1, views, *region.shape[1:]).mean(1)
+        return process.decode(plate, region, self.cfg, beam=beam)

@@ -5,21 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 from engine.backends import Backend
+from engine.backends.fitted import FittedInputs
 from engine.plates import process
+from engine.preprocess import fitted_canvas
 from engine.types import Detections
 
 __all__ = ["PlateDetector"]
 
 
 class PlateDetector:
-    def __init__(self, backend: Backend) -> None:
+    """``fitted``: sessions with inputs fitted to each frame's aspect (ONNX Runtime only,
+    engine.backends.fitted); without it every frame goes through the square ``backend``."""
+
+    def __init__(self, backend: Backend, fitted: FittedInputs | None = None) -> None:
         self.backend = backend
+        self.fitted = fitted
         self._input = next(iter(backend.inputs()))
         self._output = "output0"
 
     def detect(self, bgr: np.ndarray, threshold: float = 0.25) -> Detections:
         """Plates in a BGR frame, in frame pixels, best first."""
-        x, lb = process.preprocess(bgr)
-        out = self.backend.infer({self._input: x})
+        backend, canvas = self.backend, None
+        if self.fitted is not None:
+            canvas, backend = self.fitted.session(
+                fitted_canvas(bgr.shape[0], bgr.shape[1], process.INPUT_SIZE))
+        x, lb = process.preprocess(bgr, canvas)
+        out = backend.infer({self._input: x})
         raw = out.get(self._output, next(iter(out.values())))
         return process.decode(raw, lb, bgr.shape[1], bgr.shape[0], threshold)

@@ -12,9 +12,12 @@ __all__ = ["INPUT_SIZE", "preprocess", "decode"]
 INPUT_SIZE = 416
 
 
-def preprocess(bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-    """(h, w, 3) BGR uint8 -> (1, 3, 416, 416) float32 RGB 0..1, centred letterbox."""
-    canvas, lb = letterbox(bgr, INPUT_SIZE, centered=True)
+def preprocess(
+    bgr: np.ndarray, canvas: tuple[int, int] | None = None
+) -> tuple[np.ndarray, Letterbox]:
+    """(h, w, 3) BGR uint8 -> (1, 3, H, W) float32 RGB 0..1, centred letterbox; H×W is
+    ``canvas`` (see engine.preprocess.fitted_canvas), 416×416 by default."""
+    canvas, lb = letterbox(bgr, INPUT_SIZE, centered=True, canvas=canvas)
     x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
     x *= 1.0 / 255.0
     return np.ascontiguousarray(x), lb

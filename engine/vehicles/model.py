@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.backends import Backend
+from engine.backends.fitted import FittedInputs
 from engine.geometry import iou
-from engine.preprocess import PAD_VALUE
+from engine.preprocess import PAD_VALUE, fitted_canvas
 from engine.types import Detections
 from engine.vehicles import process
 
@@ -32,8 +33,11 @@ def vehicle_type(class_id: int) -> str:
 
 
 class VehicleDetector:
-    def __init__(self, backend: Backend) -> None:
+    """``fitted``: as for the plate detector (engine.backends.fitted)."""
+
+    def __init__(self, backend: Backend, fitted: FittedInputs | None = None) -> None:
         self.backend = backend
+        self.fitted = fitted
         self._input = next(iter(backend.inputs()))
 
     def detect(
@@ -47,9 +51,13 @@ class VehicleDetector:
         return recheck_closeup_trucks(self._detect, bgr, dets, threshold)
 
     def _detect(self, bgr: np.ndarray, threshold: float) -> Detections:
-        x, lb = process.preprocess(bgr)
-        out = next(iter(self.backend.infer({self._input: x}).values()))
-        return process.decode(out, lb, bgr.shape[1], bgr.shape[0], threshold)
+        backend, canvas = self.backend, (process.INPUT_SIZE, process.INPUT_SIZE)
+        if self.fitted is not None:
+            canvas, backend = self.fitted.session(
+                fitted_canvas(bgr.shape[0], bgr.shape[1], process.INPUT_SIZE))
+        x, lb = process.preprocess(bgr, canvas)
+        out = next(iter(backend.infer({self._input: x}).values()))
+        return process.decode(out, lb, bgr.shape[1], bgr.shape[0], threshold, canvas=canvas)
 
 
 # YOLOX-Nano calls most vehicles that fill the frame "truck": of the 63 development-set

@@ -17,20 +17,22 @@ STRIDES = (8, 16, 32)
 VEHICLE_CLASS_IDS = (2, 3, 5, 7)  # COCO car, motorcycle, bus, truck
 
 
-def preprocess(bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-    """(h, w, 3) BGR uint8 -> (1, 3, 416, 416) float32 BGR 0..255, top-left letterbox."""
-    canvas, lb = letterbox(bgr, INPUT_SIZE, centered=False)
+def preprocess(
+    bgr: np.ndarray, canvas: tuple[int, int] | None = None
+) -> tuple[np.ndarray, Letterbox]:
+    """(h, w, 3) BGR uint8 -> (1, 3, H, W) float32 BGR 0..255, top-left letterbox; H×W is
+    ``canvas`` (see engine.preprocess.fitted_canvas), 416×416 by default."""
+    canvas, lb = letterbox(bgr, INPUT_SIZE, centered=False, canvas=canvas)
     return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32), lb
 
 
-@lru_cache(maxsize=4)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=16)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     grids, strides = [], []
     for s in STRIDES:
-        n = size // s
-        xv, yv = np.meshgrid(np.arange(n), np.arange(n))
+        xv, yv = np.meshgrid(np.arange(w // s), np.arange(h // s))
         grids.append(np.stack((xv, yv), 2).reshape(-1, 2))
-        strides.append(np.full((n * n, 1), s))
+        strides.append(np.full((xv.size, 1), s))
     return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
 
@@ -51,8 +53,10 @@ def decode(
     threshold: float,
     classes: tuple[int, ...] = VEHICLE_CLASS_IDS,
     iou: float = 0.45,
+    canvas: tuple[int, int] = (INPUT_SIZE, INPUT_SIZE),
 ) -> Detections:
-    """Raw grid predictions (1, 3549, 85) -> vehicles in frame pixels, best first.
+    """Raw grid predictions (1, 3549, 85) -> vehicles in frame pixels, best first
+    (``canvas``: the input's height and width, which the grid follows).
 
     NMS is class-agnostic over ``classes`` because YOLOX often reports the same car both
     as ``car`` and as ``truck``; each kept box takes its best class.
@@ -64,7 +68,7 @@ def decode(
     keep = score >= threshold
     if not keep.any():
         return Detections.empty()
-    g, st = _grid(INPUT_SIZE)
+    g, st = _grid(*canvas)
     p, score, best = p[keep], score[keep], best[keep]
     cxy = (p[:, :2] + g[keep]) * st[keep]
     wh = np.exp(p[:, 2:4]) * st[keep]

@@ -24,11 +24,15 @@ def box_iou(a: Box, b: dict) -> float:
     return float(iou(a.xyxy, [(b["xmin"], b["ymin"], b["xmax"], b["ymax"])])[0])
 
 
-def test_detector_matches_known_model_output(recognizer, eu1):
-    """models README: eu1.jpg detector box (388,338)-(603,390), score 0.889."""
-    dets = recognizer.plates.detect(eu1, 0.25)
+def test_detector_matches_known_model_output(square_recognizer, recognizer, eu1):
+    """models README: eu1.jpg detector box (388,338)-(603,390), score 0.889 (the exported
+    416x416 input); the input fitted to the image's aspect finds the same plate."""
+    dets = square_recognizer.plates.detect(eu1, 0.25)
     assert dets.xyxy[0] == pytest.approx([388, 338, 603, 390], abs=1.5)
     assert dets.score[0] == pytest.approx(0.889, abs=0.005)
+    fitted = recognizer.plates.detect(eu1, 0.25)
+    assert fitted.xyxy[0] == pytest.approx([388, 338, 603, 390], abs=3)
+    assert fitted.score[0] == pytest.approx(0.889, abs=0.02)
 
 
 def test_vehicle_detector_matches_known_model_output(recognizer, eu1):

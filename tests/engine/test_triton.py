@@ -95,7 +95,8 @@ def _assert_same(a, b, name: str) -> None:
 
 
 def test_triton_reads_the_same_plates_and_boxes_as_onnxruntime(
-        triton_server, recognizer, images, models_dir):
+        triton_server, square_recognizer, images, models_dir):
+    recognizer = square_recognizer  # Triton's models have the exported square input
     tri = _on_triton(models_dir, triton_server.url)
     assert tri.backend_name == f"triton:{triton_server.url}"
     plates = 0
@@ -118,7 +119,7 @@ def test_cli_read_with_backend_triton(triton_server, evaldata, endtoend):
     for backend in ("onnxruntime", "triton"):
         p = subprocess.run(
             [sys.executable, "-m", "stream.cli", "read", image, "--backend", backend,
-             "--triton-url", triton_server.url],
+             "--triton-url", triton_server.url, "--detector-input", "square"],
             capture_output=True, text=True, timeout=120, cwd=ROOT)
         assert p.returncode == 0, p.stderr
         out[backend] = [(r["plate"], r["box"]) for r in json.loads(p.stdout)["results"]]

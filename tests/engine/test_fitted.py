@@ -1,0 +1,123 @@
+"""Detector inputs fitted to the frame's aspect (engine/backends/fitted.py) and the OCR's three
+views of a plate, on the real models and development images."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from engine import Recognizer
+from engine.backends.fitted import FittedInputs, anchor_tables, fitted_graph
+from engine.backends.onnxruntime import OrtBackend
+from engine.errors import ModelLoadError
+from engine.geometry import crop, iou
+from engine.plates import process as plates
+from engine.preprocess import fitted_canvas
+from engine.recognizer import OCR_VIEWS
+
+PLATE = "plate_detector_yolov9t416.onnx"
+VEHICLE = "vehicle_yolox_nano416.onnx"
+
+
+@pytest.mark.parametrize(("h", "w", "canvas"), [
+    (720, 1280, (256, 416)), (1080, 1920, (256, 416)), (1600, 900, (416, 256)),
+    (480, 640, (320, 416)), (416, 416, (416, 416)), (100, 100, (416, 416)),
+    (50, 400, (64, 416)),
+])
+def test_fitted_canvas_is_the_letterboxed_image_rounded_up_to_the_stride(h, w, canvas):
+    assert fitted_canvas(h, w, 416) == canvas
+
+
+def test_anchor_tables_of_the_square_are_the_exported_graphs(models_dir):
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(models_dir / PLATE))
+             .graph.initializer}
+    points, strides = anchor_tables(416, 416)
+    assert any(a.shape == points.shape and np.array_equal(a, points) for a in inits.values())
+    assert any(a.shape == strides.shape and np.array_equal(a, strides) for a in inits.values())
+
+
+def test_fitted_graph_on_the_square_gives_the_same_output(models_dir, evaldata):
+    path = models_dir / PLATE
+    img = cv2.imread(str(evaldata / "images/eu/eu1.jpg"))
+    x, _ = plates.preprocess(img)
+    want = OrtBackend(path, 1).infer({"images": x})["output0"]
+    got = OrtBackend(path, 1, graph=fitted_graph(path, (416, 416))).infer({"images": x})
+    np.testing.assert_array_equal(got["output0"], want)
+
+
+def test_models_without_a_square_input_are_refused(models_dir):
+    with pytest.raises(ModelLoadError, match="not a fixed square"):
+        fitted_graph(models_dir / "plate_ocr_cct_xs_v2_global.onnx", (64, 128))
+    with pytest.raises(ModelLoadError, match="multiple of 32"):
+        fitted_graph(models_dir / PLATE, (250, 416))
+
+
+@pytest.fixture(scope="module")
+def both(models_dir):
+    return {d: Recognizer.from_models_dir(models_dir, threads=2, precision="fp32",
+                                          detector_input=d) for d in ("square", "fit")}
+
+
+@pytest.mark.parametrize("name", [
+    "images/us/wts-lg-000012.jpg",  # 1280x720: a 256x416 input
+    "images/us/car9-7.jpg",  # 900x1600 portrait: 416x256
+    "images/eu/eu1.jpg",
+    "images/br/AYO9034.jpg",
+])
+def test_fitted_detectors_find_the_same_plates_and_vehicles(both, evaldata, name):
+    img = cv2.imread(str(evaldata / name))
+    assert img is not None, name
+    h, w = img.shape[:2]
+    square, fit = both["square"], both["fit"]
+    for det in ("plates", "vehicles"):
+        a = getattr(square, det).detect(img)
+        b = getattr(fit, det).detect(img)
+        assert len(a) >= 1, (name, det)
+        for box in a.xyxy[a.score >= 0.5]:  # every confident box is found again
+            assert iou(box, b.xyxy).max() >= 0.9, (name, det, box, b.xyxy)
+    # and the fitted run really used the smaller input
+    canvas, session = fit.plates.fitted.session(fitted_canvas(h, w, 416))
+    assert canvas == fitted_canvas(h, w, 416)
+    assert session.inputs()["images"].shape[2:] == canvas
+
+
+def test_square_input_and_non_onnxruntime_backends_have_no_fitted_sessions(both):
+    assert both["square"].plates.fitted is None and both["square"].vehicles.fitted is None
+
+
+def test_a_graph_that_cannot_be_fitted_falls_back_to_the_square_once(models_dir, caplog):
+    square = OrtBackend(models_dir / PLATE, 1)
+    calls = []
+
+    def broken(canvas):
+        calls.append(canvas)
+        raise ModelLoadError("constant depends on the square")
+
+    fitted = FittedInputs(square, 416, broken)
+    with caplog.at_level(logging.WARNING, logger="engine.backends.fitted"):
+        for _ in range(3):
+            canvas, session = fitted.session((256, 416))
+            assert canvas == (416, 416) and session is square
+    assert calls == [(256, 416)]
+    assert "cannot fit the detector to 416x256, using 416x416" in caplog.text
+
+
+def test_a_plate_is_read_from_three_views_averaged(recognizer, evaldata):
+    img = cv2.imread(str(evaldata / "images/us/wts-lg-000012.jpg"))
+    box = recognizer.plates.detect(img).xyxy[0]
+    crops = [crop(img, box, px, py) for px, py in OCR_VIEWS]
+    one_by_one = recognizer.ocr.read(crops)
+    together = recognizer.ocr.read(crops, views=len(OCR_VIEWS))
+    assert len(together) == 1
+    mean = np.mean([r.probs for r in one_by_one], axis=0)
+    np.testing.assert_allclose(together[0].probs, mean, rtol=1e-5, atol=1e-6)
+    full = recognizer.recognize(img).results[0]
+    light = recognizer.recognize_batch([img], light=True)[0].results[0]
+    assert full.plate == together[0].text.lower()
+    assert light.plate == one_by_one[0].text.lower()  # per-frame reads: the first view
