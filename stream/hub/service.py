@@ -197,14 +197,17 @@ class Hub:
         except ValueError:
             body = {"state": "unknown"}
         now = time.time()
-        seen = now
+        seen: float | None = now
         if msg.retain:  # kept by the broker: as old as the node's own clock says
             seen = _parse_time(body.get("time")) or now
         with self._lock:
             self.counts["statuses"] += 1
             n = self._nodes.setdefault(node, {"node_id": node})
-            if body.get("state") != "online" and n.get("status"):
-                body = {**n["status"], **body}  # offline: keep what it last said it runs
+            if body.get("state") != "online":
+                if "time" not in body:  # the broker's last will: last seen is its last word
+                    seen = n.get("last_seen")
+                if n.get("status"):
+                    body = {**n["status"], **body}  # offline: keep what it last said it runs
             n.update(state=str(body.get("state") or "unknown"), last_seen=seen, status=body)
 
     # -- views ---------------------------------------------------------------------------------
@@ -219,28 +222,49 @@ class Hub:
             status = n.get("status") or {}
             seen = n.get("last_seen")
             state = n.get("state") or "unknown"
-            if state == "online" and (seen is None or now - seen > 2 * self.cfg.heartbeat):
+            beat = _heartbeat(status.get("heartbeat"), self.cfg.heartbeat)
+            if state == "online" and (seen is None or now - seen > 2 * beat):
                 state = "offline"
             out.append({
                 "node_id": n["node_id"],
                 "online": state == "online",
                 "state": state,
                 "last_seen": _iso(seen),
+                "last_seen_s": None if seen is None else round(max(0.0, now - seen), 1),
+                "heartbeat": beat,
                 "last_event": _iso(n.get("last_event")),
                 "version": status.get("version"),
-                "cameras": status.get("cameras") or {},
+                "cameras": _mapping(status.get("cameras"), nested=True),
                 "outputs_pending": status.get("outputs_pending"),
-                "engine": status.get("engine") or {},
+                "engine": _mapping(status.get("engine")),
             })
         return out
 
-    def status(self) -> dict[str, Any]:
+    def link(self) -> dict[str, Any]:
+        """The broker link and the counters (cheap: no store query)."""
         with self._lock:
             counts = dict(self.counts)
         return {"broker": self.broker, "connected": self.connected.is_set(),
-                "last_error": self.last_error, "group": self.cfg.group, **counts,
-                "nodes": {n["node_id"]: n["state"] for n in self.nodes()},
+                "last_error": self.last_error, "group": self.cfg.group, **counts}
+
+    def status(self) -> dict[str, Any]:
+        return {**self.link(), "nodes": {n["node_id"]: n["state"] for n in self.nodes()},
                 "store": self.store.stats(), "pid": os.getpid()}
+
+
+def _mapping(value: Any, nested: bool = False) -> dict[str, Any]:
+    """A node's status is its own JSON: what is not the expected mapping shows as nothing."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if not nested or isinstance(v, dict)}
+
+
+def _heartbeat(advertised: Any, default: float) -> float:
+    """The node's own heartbeat (its status says it) wins over the hub's ``heartbeat``."""
+    if isinstance(advertised, (int, float)) and not isinstance(advertised, bool) \
+            and advertised > 0:
+        return float(advertised)
+    return default
 
 
 def _iso(t: float | None) -> str | None:
