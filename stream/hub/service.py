@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from stream.delivery.mqtt_config import topic_part
+from stream.delivery.mqtt_config import report_connect_errors, topic_part
 from stream.hub.config import HubConfig
 from stream.store import EventStore
 
@@ -80,10 +80,8 @@ class Hub:
                             f"{cfg.server.port}")
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
         m = cfg.mqtt
-        if m.username is not None:
-            c.username_pw_set(m.username, m.password)
-        if m.tls:
-            c.tls_set(ca_certs=m.ca_file)
+        m.apply(c)
+        report_connect_errors(c, self.broker, self._error)
         c.manual_ack_set(True)
         c.reconnect_delay_set(0.5, 5)
         c.on_connect = self._on_connect
@@ -153,8 +151,9 @@ class Hub:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any = None) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
-        if reason.is_failure:
+        if reason.is_failure and was_connected:  # a refused connection already said why
             self._error(f"lost the connection to {self.broker}: {reason}")
 
     # -- messages (paho's network thread) ------------------------------------------------------
