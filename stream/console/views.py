@@ -138,8 +138,7 @@ async def events(request: web.Request) -> dict[str, Any]:
                            "qs": urlencode(keep), "paged": False,
                            "error": None, "store": store is not None,
                            "lists": known.names() if known is not None else [],
-                           "cameras": sorted((await asyncio.to_thread(
-                               _status, request.app))["cameras"]),
+                           "cameras": await asyncio.to_thread(_camera_names, request.app),
                            "nodes": _node_ids(request.app)}
     if store is None:
         return ctx
@@ -160,6 +159,15 @@ async def events(request: web.Request) -> dict[str, Any]:
         ctx["next"] = "/ui/events?" + urlencode({**keep, "cursor": result.next})
     ctx["paged"] = bool(request.query.get("cursor"))
     return ctx
+
+
+def _camera_names(app: web.Application) -> list[str]:
+    """This server's cameras, or on a hub every node's (as their heartbeats name them)."""
+    names = set(_status(app)["cameras"])
+    con = app[CONSOLE]
+    for n in con.nodes() if con.nodes is not None else []:
+        names.update(n["cameras"])
+    return sorted(names)
 
 
 def _node_ids(app: web.Application) -> list[str]:

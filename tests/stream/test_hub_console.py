@@ -4,8 +4,9 @@ processes: Debian's mosquitto, one `platestream hub` with a token, one real-time
 parts (the mqtt output's sender and the heartbeat publisher), all on 127.0.0.1.
 
 Checks: the Nodes page lists both nodes online with their cameras; the events page shows each
-event's node and filters by node; the run node killed (SIGKILL) shows offline on the open page,
-without a reload, within 2 x heartbeat; the API still needs the token with the console on.
+event's node and filters by node; the run node frozen (SIGSTOP: silent, its connection open)
+and then killed (SIGKILL) shows offline on the open page, without a reload, within 2 x
+heartbeat, and online again in between; the API still needs the token with the console on.
 """
 
 from __future__ import annotations
@@ -131,17 +132,31 @@ def _browse(browser, hub: HubProcess, north) -> None:  # noqa: ANN001
     events.wait_for_selector("dd a[href='/ui/events?node=north']")  # the detail names it
     events.close()
 
-    # the run node dies without a word: the open page shows it offline, no reload
+    # the run node freezes (a hung box, a cut link: its connection stays open, so the broker's
+    # last will waits for the keepalive): the open page shows it offline, no reload, within
+    # 2 x heartbeat; back online when it resumes
     nodes.evaluate("window.__same_page = true")
+    offline = card.locator("[data-field=state]:text-is('offline')")
+    north.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        offline.wait_for(timeout=(2 * HEARTBEAT + 10) * 1000)
+        took = time.monotonic() - t0
+        assert "1 of 2 online" in nodes.locator("#node-count").inner_text()
+        assert card.locator("tr[data-camera='street']").count() == 1  # what it last ran
+    finally:
+        north.send_signal(signal.SIGCONT)
+    assert took <= 2 * HEARTBEAT + SLACK_S, f"offline shown after {took:.1f} s"
+    card.locator("[data-field=state]:text-is('online')").wait_for(
+        timeout=(2 * HEARTBEAT + 10) * 1000)
+    # killed: its socket closes, the broker publishes its last will at once
     north.send_signal(signal.SIGKILL)
     t0 = time.monotonic()
-    card.locator("[data-field=state]:text-is('offline')").wait_for(
-        timeout=(2 * HEARTBEAT + 10) * 1000)
+    offline.wait_for(timeout=(2 * HEARTBEAT + 10) * 1000)
     took = time.monotonic() - t0
     assert took <= 2 * HEARTBEAT + SLACK_S, f"offline shown after {took:.1f} s"
     assert nodes.evaluate("window.__same_page") is True  # updated live, not reloaded
     assert "offline" in (card.get_attribute("class") or "")
-    assert card.locator("tr[data-camera='street']").count() == 1  # what it last ran
     assert "1 of 2 online" in nodes.locator("#node-count").inner_text()
     assert TOKEN not in nodes.content()
     assert not errors, errors

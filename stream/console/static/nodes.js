@@ -54,7 +54,9 @@
     }
     const head2 = el("tr", {}, ...["Camera", "State", "fps", "Analysed", "Dropped", "Events"]
       .map((h) => el("th", {}, h)));
-    article.append(el("table", {class: "node-cameras"}, el("thead", {}, head2), body));
+    const table = el("table", {class: "node-cameras"}, el("thead", {}, head2), body);
+    if (!n.online) table.title = "as the node last reported";
+    article.append(table);
     return article;
   }
 
