@@ -153,8 +153,14 @@ class Hub:
                        properties: Any = None) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
-        if reason.is_failure and was_connected:  # a refused connection already said why
+        if not reason.is_failure:
+            return
+        if was_connected:
             self._error(f"lost the connection to {self.broker}: {reason}")
+        elif self.last_error is None:  # a refusal (on_connect) already said why
+            self._error(f"the broker {self.broker} closed the connection before accepting it "
+                        f"({reason}; with TLS: does it want a client certificate, "
+                        f"tls.certfile?)")
 
     # -- messages (paho's network thread) ------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -53,6 +53,19 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     return {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
 
 
+@pytest.fixture(scope="module")
+def client_cert(pki) -> dict[str, Path]:
+    """A client certificate signed by the same CA (for a listener that requires one)."""
+    d = pki["ca"].parent
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out",
+             "client.csr", "-subj", "/CN=gate-north", cwd=d)
+    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "client.pem", "-days", "2", "-extfile", "client.cnf",
+             cwd=d)
+    return {"cert": d / "client.pem", "key": d / "client.key"}
+
+
 @pytest.fixture
 def broker(pki):
     try:
@@ -119,6 +132,9 @@ def test_wrong_password_is_one_clear_line_and_a_status_never_the_password(
         assert not status["connected"]
         assert "refused the connection" in status["last_error"]
         assert "check mqtt.username and mqtt.password" in status["last_error"]
+        with urllib.request.urlopen(hub.base + "/ui/health", timeout=5) as r:  # the console
+            health = r.read().decode()
+        assert "refused the connection: Not authorized" in health and WRONG_PW not in health
 
         def node_output() -> dict:
             try:
@@ -214,3 +230,32 @@ def test_a_broker_certificate_from_another_ca_is_a_clear_status(broker, pki, tmp
         _no_secret(hub.tail() + error)
     finally:
         hub.stop()
+
+
+def test_client_certificate_for_a_broker_that_requires_one(pki, client_cert, tmp_path):
+    try:
+        b = Mosquitto(users={"hub": HUB_PW}, tls=(pki["ca"], pki["cert"], pki["key"]))
+        b.conf.write_text(b.conf.read_text() + "require_certificate true\n")
+        b.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"mosquitto cannot start here: {exc}")
+    hubs = []
+    try:
+        mqtt = _mqtt(pki, "hub", HUB_PW)
+        without = HubProcess(tmp_path, b.port, "without", {"path": "events.sqlite"},
+                             mqtt=mqtt, wait_connected=False)
+        hubs.append(without)
+        mqtt["tls"] = {"ca_certs": str(pki["ca"]), "certfile": str(client_cert["cert"]),
+                       "keyfile": str(client_cert["key"])}
+        hubs.append(HubProcess(tmp_path, b.port, "with", {"path": "events.sqlite"}, mqtt=mqtt))
+        assert hubs[1].get("/status/")["connected"]  # waited for by HubProcess
+        assert wait_for(lambda: without.get("/status/")["last_error"], 20), without.tail()
+        status = without.get("/status/")
+        assert not status["connected"], status
+        assert "closed the connection before accepting it" in status["last_error"]
+        assert "tls.certfile" in status["last_error"]
+        assert "Traceback" not in without.tail()
+    finally:
+        for h in hubs:
+            h.stop()
+        b.close()
