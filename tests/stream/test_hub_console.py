@@ -130,6 +130,10 @@ def _browse(browser, hub: HubProcess, north) -> None:  # noqa: ANN001
     assert rows and {n for _, n in rows} == {"north"} and ("LS15EBC", "north") in rows
     events.locator("tbody tr a").first.click()
     events.wait_for_selector("dd a[href='/ui/events?node=north']")  # the detail names it
+    events.goto(hub.base + "/ui/")  # the hub's live page: every node's events, with the node
+    events.wait_for_selector("#feed li .cam:text-is('south · gate')")
+    events.wait_for_selector("#feed li .cam:text-is('north · street')")
+    assert events.locator(".top nav a[href='/ui/nodes']").count() == 1
     events.close()
 
     # the run node freezes (a hung box, a cut link: its connection stays open, so the broker's
