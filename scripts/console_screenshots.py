@@ -7,6 +7,11 @@ chromium through Playwright: login, live overview, events, an event's detail, kn
 health, and a form error. Writes the PNGs and docs/console/screenshots.json (what was shot).
 
     .venv/bin/python scripts/console_screenshots.py [--out docs/console] [--chromium PATH]
+
+With ``--hub``: the hub's console instead (docs/deploy.md): Debian's mosquitto on a free
+loopback port, `platestream hub` and two real-time `platestream run` nodes (one demo video
+each); once the nodes' plates are in the hub, one node is killed and the Nodes page (one
+online, one offline) and the events page (with each event's node) are shot.
 """
 
 from __future__ import annotations
@@ -71,7 +76,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "console"))
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--timeout", type=float, default=90.0, help="bound for the whole run (s)")
+    ap.add_argument("--hub", action="store_true", help="the hub's console: nodes and events")
     args = ap.parse_args()
+    if args.hub:
+        from hub_screenshots import hub_shots  # scripts/ is on sys.path when run as a script
+
+        return _record(Path(args.out), hub_shots(Path(args.out), args.chromium, args.timeout))
     from playwright.sync_api import sync_playwright
 
     out = Path(args.out)
@@ -148,7 +158,18 @@ def main() -> int:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    (out / "screenshots.json").write_text(json.dumps({"screenshots": shots}, indent=2) + "\n")
+    return _record(out, shots)
+
+
+def _record(out: Path, shots: list[str]) -> int:
+    """docs/console/screenshots.json: every screenshot there (a --hub run adds its own)."""
+    path = out / "screenshots.json"
+    try:
+        old = json.loads(path.read_text())["screenshots"]
+    except (OSError, ValueError, KeyError):
+        old = []
+    merged = [*old, *(s for s in shots if s not in old)]
+    path.write_text(json.dumps({"screenshots": merged}, indent=2) + "\n")
     print(json.dumps({"out": str(out), "screenshots": shots}))
     return 0
 

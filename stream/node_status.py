@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from engine import __version__
-from stream.delivery.mqtt_config import MqttConfig, topic_part
+from stream.delivery.mqtt_config import MqttConfig, report_connect_errors, topic_part
 
 __all__ = ["NodeStatusPublisher", "status_topic", "summarize"]
 
@@ -92,15 +92,14 @@ class NodeStatusPublisher:
         self.on_known = on_known
         self.topic = status_topic(cfg.topic_prefix, self.node_id)
         self.published = 0
+        self.last_error: str | None = None
         self._stop = threading.Event()
         self._connected = threading.Event()
         c = mqtt.Client(CallbackAPIVersion.VERSION2,
                         client_id=f"platestream-{self.node_id}-status",
                         protocol=mqtt.MQTTv311)
-        if cfg.username is not None:
-            c.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls:
-            c.tls_set(ca_certs=cfg.ca_file)
+        cfg.apply(c)
+        report_connect_errors(c, f"{cfg.host}:{cfg.port}", self._set_error)
         c.will_set(self.topic, json.dumps({"node_id": self.node_id, "state": "offline"}),
                    qos=1, retain=True)
         c.reconnect_delay_set(1, max(2, int(heartbeat)))
@@ -113,13 +112,21 @@ class NodeStatusPublisher:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any = None) -> None:
         if reason.is_failure:
-            log.warning("node status: broker %s:%d refused the connection: %s",
-                        self.cfg.host, self.cfg.port, reason)
+            hint = " (check the output's username and password)" if any(
+                w in str(reason).lower() for w in ("authori", "password")) else ""
+            self._set_error(f"broker {self.cfg.host}:{self.cfg.port} refused the connection: "
+                            f"{reason}{hint}")
             return
+        self.last_error = None
         self._connected.set()
         if self.on_known is not None:
             client.subscribe(known_topic(self.cfg.topic_prefix), qos=1)
         self._publish()  # at once: the hub sees a (re)connected node without waiting
+
+    def _set_error(self, error: str) -> None:
+        if error != self.last_error:  # once per distinct problem, not per retry
+            log.warning("node status: %s; retrying", error)
+        self.last_error = error
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self.on_known is None or msg.topic != known_topic(self.cfg.topic_prefix):

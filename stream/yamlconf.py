@@ -98,6 +98,8 @@ def compose_file(path: Path) -> Node:
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
     if isinstance(tp, type):
         return {"str": "a string", "int": "an integer", "float": "a number",
                 "bool": "true or false", "dict": "a mapping"}.get(tp.__name__, tp.__name__)
@@ -127,6 +129,10 @@ def _value(node: Node, tp: Any, path: Path_, meta: typing.Mapping[str, Any]) -> 
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
+        if isinstance(v, dict):  # a mapping was meant for the one dataclass: say what is wrong
+            shaped = [e for a, e in zip(rest, errors, strict=True) if dataclasses.is_dataclass(a)]
+            if len(shaped) == 1:
+                raise shaped[0]
         fail(node, path, f"expected {' or '.join(_type_name(a) for a in args)}, got {v!r}")
     if origin is Literal:
         if v not in args:

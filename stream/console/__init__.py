@@ -9,7 +9,7 @@ Without a token it is open, and the server says so once in the log.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from stream.console.auth import Sessions, same_origin
+from stream.console.nodes import ago
 from stream.console.views import CONSOLE, JINJA, Console, routes
 
 __all__ = ["setup_console"]
@@ -27,22 +28,26 @@ log = logging.getLogger(__name__)
 STATIC_MAX_AGE_S = 300
 
 
-def setup_console(app: web.Application, *, token: str | None, pipeline: Any = None) -> None:
+def setup_console(app: web.Application, *, token: str | None, pipeline: Any = None,
+                  nodes: Callable[[], list[dict]] | None = None,
+                  link: Callable[[], dict] | None = None) -> None:
     """Add ``/ui/`` to ``app``.
 
     Args:
         token: the server token (None: the console is open).
         pipeline: the running Pipeline (``last_frame(camera)`` for thumbnails), or None.
+        nodes: the hub's nodes (``Hub.nodes``): adds the Nodes page; None on a node.
+        link: the hub's broker link (``Hub.link``) for the health page, or None.
     """
     from stream.http.api_events import API_AUTH
 
     sessions = Sessions(token) if token else None
-    con = Console(sessions, pipeline)
+    con = Console(sessions, pipeline, nodes=nodes, link=link)
     app[CONSOLE] = con
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("stream.console", "templates"), autoescape=True,
         app_key=JINJA, undefined=jinja2.StrictUndefined,
-        filters={"plate": _plate, "when": _when, "direction": _direction},
+        filters={"plate": _plate, "when": _when, "direction": _direction, "ago": ago},
     )
     env.globals["static"] = _static_url
     if sessions is not None:

@@ -21,7 +21,7 @@ from stream.console.live import LiveHub
 __all__ = ["CONSOLE", "Console", "routes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-FILTERS = ("plate", "camera", "since", "until", "known")
+FILTERS = ("plate", "camera", "node", "since", "until", "known")
 PAGE_SIZE = 50
 LAST_PLATES = 6
 RECENT = 20
@@ -30,9 +30,13 @@ RECENT = 20
 class Console:
     """What the console's handlers share (one per app)."""
 
-    def __init__(self, sessions: Sessions | None, pipeline: Any = None) -> None:
+    def __init__(self, sessions: Sessions | None, pipeline: Any = None, *,
+                 nodes: Callable[[], list[dict]] | None = None,
+                 link: Callable[[], dict] | None = None) -> None:
         self.sessions = sessions
         self.pipeline = pipeline
+        self.nodes = nodes  # set on a hub: its nodes (online/offline, cameras)
+        self.link = link  # set on a hub: its broker link
         self.hub = LiveHub()
 
 
@@ -53,8 +57,12 @@ def _status(app: web.Application) -> dict[str, Any]:
     provided = st.status_provider() if st is not None and st.status_provider else {}
     _, _, outputs = _api(app)
     outs = outputs() if outputs is not None else provided.get("outputs", {})
-    return {"cameras": provided.get("cameras", {}), "outputs": outs,
+    body = {"cameras": provided.get("cameras", {}), "outputs": outs,
             "engine": provided.get("engine") or (st.worker.stats() if st else {})}
+    con = app.get(CONSOLE)
+    if con is not None and con.nodes is not None:  # a hub: its nodes, live
+        body["nodes"] = con.nodes()
+    return body
 
 
 def page(template: str) -> Callable[[Callable[..., Awaitable[dict[str, Any]]]], Handler]:
@@ -80,6 +88,7 @@ def page(template: str) -> Callable[[Callable[..., Awaitable[dict[str, Any]]]], 
                 "login": con.sessions is not None,
                 "path": request.path,
                 "query": request.query.get("plate", ""),
+                "hub": con.nodes is not None,
             }, status=ctx["http_status"], app_key=JINJA)
             resp.headers["Cache-Control"] = "no-store"
             return resp
@@ -129,8 +138,8 @@ async def events(request: web.Request) -> dict[str, Any]:
                            "qs": urlencode(keep), "paged": False,
                            "error": None, "store": store is not None,
                            "lists": known.names() if known is not None else [],
-                           "cameras": sorted((await asyncio.to_thread(
-                               _status, request.app))["cameras"])}
+                           "cameras": await asyncio.to_thread(_camera_names, request.app),
+                           "nodes": _node_ids(request.app)}
     if store is None:
         return ctx
     from stream.store import EventQuery, QueryError
@@ -150,6 +159,20 @@ async def events(request: web.Request) -> dict[str, Any]:
         ctx["next"] = "/ui/events?" + urlencode({**keep, "cursor": result.next})
     ctx["paged"] = bool(request.query.get("cursor"))
     return ctx
+
+
+def _camera_names(app: web.Application) -> list[str]:
+    """This server's cameras, or on a hub every node's (as their heartbeats name them)."""
+    names = set(_status(app)["cameras"])
+    con = app[CONSOLE]
+    for n in con.nodes() if con.nodes is not None else []:
+        names.update(n["cameras"])
+    return sorted(names)
+
+
+def _node_ids(app: web.Application) -> list[str]:
+    con = app[CONSOLE]
+    return [n["node_id"] for n in con.nodes()] if con.nodes is not None else []
 
 
 @page("event.html")
@@ -182,7 +205,9 @@ async def health(request: web.Request) -> dict[str, Any]:
     store, _, _ = _api(request.app)
     status = await asyncio.to_thread(_status, request.app)
     stats = await asyncio.to_thread(store.stats) if store is not None else None
-    return {"title": "Health", "status": status, "store_stats": stats}
+    con = request.app[CONSOLE]
+    link = await asyncio.to_thread(con.link) if con.link is not None else None
+    return {"title": "Health", "status": status, "store_stats": stats, "link": link}
 
 
 # -- live data ---------------------------------------------------------------------------
@@ -282,6 +307,8 @@ def plate_in_crop(data: dict[str, Any]) -> dict[str, int] | None:
 
 
 def routes() -> list[web.AbstractRouteDef]:
+    from stream.console.nodes import nodes_page
+
     return [
         web.get("/ui", _to_console),
         web.get("/ui/", overview),
@@ -289,6 +316,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/ui/events/{event_id}", event_detail),
         web.get("/ui/known", known_plates),
         web.get("/ui/health", health),
+        web.get("/ui/nodes", nodes_page),
         web.get("/ui/live", live),
         web.get("/ui/cameras/{camera}/frame.jpg", thumbnail),
         web.get("/ui/login", login),

@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from engine import __version__
-from stream.delivery.mqtt_config import MqttConfig, topic_part
+from stream.delivery.mqtt_config import MqttConfig, report_connect_errors, topic_part
 from stream.delivery.spool import Item
 from stream.delivery.worker import DeliveryError
 
@@ -52,10 +52,8 @@ class MqttSender:
         c = mqtt.Client(CallbackAPIVersion.VERSION2,
                         client_id=cfg.client_id or f"platestream-{cfg.node_id}-{topic_part(name)}",
                         protocol=mqtt.MQTTv311)
-        if cfg.username is not None:
-            c.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls:
-            c.tls_set(ca_certs=cfg.ca_file)
+        cfg.apply(c)
+        report_connect_errors(c, self.broker, self._set_error)
         c.will_set(self._t("availability"), "offline", qos=1, retain=True)
         c.reconnect_delay_set(1, 10)
         c.on_connect = self._on_connect

@@ -5,7 +5,10 @@ HTTP (the same API as a node's, over every node's events):
   ``GET /api/v1/nodes``   ``{"nodes": [{node_id, online, state, last_seen, cameras, ...}]}``
   ``GET /status/``        the broker link, counters, nodes' states, the store
   ``GET /``               health check
-Token: ``Authorization: Token X`` on every /api and /status route when ``server.token`` is set.
+  ``/ui/``                the web console (live events, events, known plates, health) and
+                          ``/ui/nodes``: every node, online/offline, with its cameras
+Token: ``Authorization: Token X`` on every /api and /status route when ``server.token`` is set;
+the console logs in with the same token (a session cookie that also opens /api).
 """
 
 from __future__ import annotations
@@ -51,14 +54,25 @@ def _token_check(token: str | None):
 
 
 def create_hub_app(hub, known, token: str | None) -> web.Application:  # noqa: ANN001
+    from stream.console import setup_console
+    from stream.console.views import CONSOLE
     from stream.http.api_events import API_AUTH, KNOWN, OUTPUTS, STORE, api_routes
     from stream.http.errors import error_middleware
 
     app = web.Application(middlewares=[error_middleware])
-    check = _token_check(token)
     app[STORE] = hub.store
     app[KNOWN] = known
     app[OUTPUTS] = lambda: {}
+    # The web console (/ui/) with a Nodes page; its login session also opens the API.
+    setup_console(app, token=token, nodes=hub.nodes, link=hub.link)
+    sessions = app[CONSOLE].sessions
+    token_check = _token_check(token)
+
+    def check(request: web.Request) -> bool:
+        if sessions is not None and sessions.allows(request):
+            return True
+        return token_check(request)  # raises 403 without a valid token
+
     app[API_AUTH] = check
 
     def dumps(o: object) -> str:
@@ -122,8 +136,8 @@ async def _serve(hub, known, cfg) -> None:  # noqa: ANN001
     loop = asyncio.get_running_loop()
     try:
         await web.TCPSite(runner, cfg.server.host, cfg.server.port).start()
-        log.info("hub: API on http://%s:%d/api/v1/events, nodes on /api/v1/nodes",
-                 cfg.server.host, cfg.server.port)
+        log.info("hub: console on http://%s:%d/ui/, API on /api/v1/events, nodes on "
+                 "/api/v1/nodes", cfg.server.host, cfg.server.port)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, done.set)
         await done.wait()

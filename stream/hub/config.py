@@ -6,7 +6,8 @@ mqtt: {host: broker, port: 1883, username: hub, password: ..., tls: false,
 store: {url: postgresql://hub:pw@db/platestream}     # or SQLite: {path: events.sqlite}
 server: {host: 0.0.0.0, port: 8080, token: null}
 known_plates: {staff: {file: staff.csv}}
-heartbeat: 30              # the nodes' heartbeat: silent for 2 x heartbeat = offline
+heartbeat: 30              # a node silent for 2 x its heartbeat is offline (this: when its
+                           # status does not say its heartbeat)
 group: null                # replicas: an MQTT 5 shared-subscription group splits the events
 state_dir: .               # SQLite and event images (relative to this file)
 ```

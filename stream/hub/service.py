@@ -35,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from stream.delivery.mqtt_config import topic_part
+from stream.delivery.mqtt_config import report_connect_errors, topic_part
 from stream.hub.config import HubConfig
 from stream.store import EventStore
 
@@ -80,10 +80,8 @@ class Hub:
                             f"{cfg.server.port}")
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
         m = cfg.mqtt
-        if m.username is not None:
-            c.username_pw_set(m.username, m.password)
-        if m.tls:
-            c.tls_set(ca_certs=m.ca_file)
+        m.apply(c)
+        report_connect_errors(c, self.broker, self._error)
         c.manual_ack_set(True)
         c.reconnect_delay_set(0.5, 5)
         c.on_connect = self._on_connect
@@ -153,9 +151,16 @@ class Hub:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any = None) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
-        if reason.is_failure:
+        if not reason.is_failure:
+            return
+        if was_connected:
             self._error(f"lost the connection to {self.broker}: {reason}")
+        elif self.last_error is None:  # a refusal (on_connect) already said why
+            self._error(f"the broker {self.broker} closed the connection before accepting it "
+                        f"({reason}; with TLS: does it want a client certificate, "
+                        f"tls.certfile?)")
 
     # -- messages (paho's network thread) ------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -197,14 +202,17 @@ class Hub:
         except ValueError:
             body = {"state": "unknown"}
         now = time.time()
-        seen = now
+        seen: float | None = now
         if msg.retain:  # kept by the broker: as old as the node's own clock says
             seen = _parse_time(body.get("time")) or now
         with self._lock:
             self.counts["statuses"] += 1
             n = self._nodes.setdefault(node, {"node_id": node})
-            if body.get("state") != "online" and n.get("status"):
-                body = {**n["status"], **body}  # offline: keep what it last said it runs
+            if body.get("state") != "online":
+                if "time" not in body:  # the broker's last will: last seen is its last word
+                    seen = n.get("last_seen")
+                if n.get("status"):
+                    body = {**n["status"], **body}  # offline: keep what it last said it runs
             n.update(state=str(body.get("state") or "unknown"), last_seen=seen, status=body)
 
     # -- views ---------------------------------------------------------------------------------
@@ -219,28 +227,49 @@ class Hub:
             status = n.get("status") or {}
             seen = n.get("last_seen")
             state = n.get("state") or "unknown"
-            if state == "online" and (seen is None or now - seen > 2 * self.cfg.heartbeat):
+            beat = _heartbeat(status.get("heartbeat"), self.cfg.heartbeat)
+            if state == "online" and (seen is None or now - seen > 2 * beat):
                 state = "offline"
             out.append({
                 "node_id": n["node_id"],
                 "online": state == "online",
                 "state": state,
                 "last_seen": _iso(seen),
+                "last_seen_s": None if seen is None else round(max(0.0, now - seen), 1),
+                "heartbeat": beat,
                 "last_event": _iso(n.get("last_event")),
                 "version": status.get("version"),
-                "cameras": status.get("cameras") or {},
+                "cameras": _mapping(status.get("cameras"), nested=True),
                 "outputs_pending": status.get("outputs_pending"),
-                "engine": status.get("engine") or {},
+                "engine": _mapping(status.get("engine")),
             })
         return out
 
-    def status(self) -> dict[str, Any]:
+    def link(self) -> dict[str, Any]:
+        """The broker link and the counters (cheap: no store query)."""
         with self._lock:
             counts = dict(self.counts)
         return {"broker": self.broker, "connected": self.connected.is_set(),
-                "last_error": self.last_error, "group": self.cfg.group, **counts,
-                "nodes": {n["node_id"]: n["state"] for n in self.nodes()},
+                "last_error": self.last_error, "group": self.cfg.group, **counts}
+
+    def status(self) -> dict[str, Any]:
+        return {**self.link(), "nodes": {n["node_id"]: n["state"] for n in self.nodes()},
                 "store": self.store.stats(), "pid": os.getpid()}
+
+
+def _mapping(value: Any, nested: bool = False) -> dict[str, Any]:
+    """A node's status is its own JSON: what is not the expected mapping shows as nothing."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if not nested or isinstance(v, dict)}
+
+
+def _heartbeat(advertised: Any, default: float) -> float:
+    """The node's own heartbeat (its status says it) wins over the hub's ``heartbeat``."""
+    if isinstance(advertised, (int, float)) and not isinstance(advertised, bool) \
+            and advertised > 0:
+        return float(advertised)
+    return default
 
 
 def _iso(t: float | None) -> str | None:

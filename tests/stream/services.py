@@ -31,7 +31,10 @@ def _wait_port(port: int, timeout: float) -> bool:
 class Mosquitto:
     """``start()``/``stop()`` again on the same port: a broker that goes down and comes back."""
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
+        """``users``: name -> password (password_file, no anonymous clients); ``tls``: (CA,
+        server certificate, its key) PEM files: the listener speaks only TLS."""
         if not os.path.exists(MOSQUITTO):
             raise RuntimeError(f"{MOSQUITTO} not found (apt-get install mosquitto; "
                                "scripts/setup.sh --test installs it)")
@@ -40,6 +43,9 @@ class Mosquitto:
         os.chmod(self.dir, 0o755)
         lines = [f"listener {self.port} 127.0.0.1", "persistence false",
                  "log_dest stderr", "log_type error"]
+        if tls:
+            ca, cert, key = tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
         if os.geteuid() == 0:
             lines.append("user root")  # keep reading our files instead of dropping to mosquitto
         if users:

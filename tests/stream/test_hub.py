@@ -16,20 +16,16 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
-from stream.delivery import DeliveryWorker, Spool, stop_workers
-from stream.delivery.mqtt import MqttSender
 from stream.delivery.mqtt_config import MqttConfig
 from stream.delivery.spool import Item
 from stream.node_status import NodeStatusPublisher
-from tests.stream.helpers import free_port, wait_for
+from tests.stream.fleet import ROOT, HubProcess, Node, run_node
+from tests.stream.helpers import wait_for
 from tests.stream.services import Mosquitto
 
-ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT = 1.0
 
 
@@ -49,84 +45,6 @@ def broker(tmp_path) -> Iterator[Mosquitto]:
         pytest.skip(f"mosquitto cannot start here: {exc}")
     yield b
     b.close()
-
-
-class HubProcess:
-    def __init__(self, tmp: Path, broker_port: int, name: str, store: dict,
-                 group: str | None = None) -> None:
-        self.port = free_port()
-        self.dir = tmp / name
-        self.dir.mkdir()
-        cfg = {"mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": "fleet",
-                        "keepalive": 5},
-               "store": store, "server": {"host": "127.0.0.1", "port": self.port},
-               "heartbeat": HEARTBEAT, "group": group,
-               "known_plates": {"staff": {"plates": ["STAFF1", "LS15EBC"]}}}
-        (self.dir / "hub.yaml").write_text(yaml.safe_dump(cfg))
-        self.log = open(self.dir / "hub.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "hub", str(self.dir / "hub.yaml")],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        assert wait_for(lambda: self._up(), 30), self.tail()
-
-    def _up(self) -> bool:
-        assert self.proc.poll() is None, self.tail()
-        try:
-            return self.get("/status/")["connected"]
-        except OSError:
-            return False
-
-    def get(self, path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-            return json.loads(r.read())
-
-    def events(self, query: str = "") -> list[dict]:
-        return self.get(f"/api/v1/events?limit=1000{query}")["events"]
-
-    def tail(self) -> str:
-        return (self.dir / "hub.log").read_text(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-
-
-class Node:
-    """The node side of `platestream run` with an mqtt output: spool -> MqttSender."""
-
-    def __init__(self, tmp: Path, broker_port: int, node_id: str) -> None:
-        self.node_id = node_id
-        cfg = MqttConfig(host="127.0.0.1", port=broker_port, topic_prefix="fleet",
-                         node_id=node_id, discovery=False)
-        self.spool = Spool(tmp / f"{node_id}-spool.sqlite")
-        self.sender = MqttSender(cfg, name="hub", cameras=("gate",))
-        self.worker = DeliveryWorker(self.spool, "hub", self.sender, backoff_initial=0.2,
-                                     backoff_max=1.0)
-        self.worker.start()
-        self.n = 0
-
-    def event(self, plate: str) -> str:
-        self.n += 1
-        eid = f"{self.node_id}-{self.n}"
-        self.spool.put(["hub"], eid, {
-            "event_id": eid, "camera_id": "gate", "timestamp": "2026-11-27T08:00:00Z",
-            "results": [{"plate": plate, "score": 0.9, "box": {"xmin": 1, "ymin": 2,
-                                                                "xmax": 3, "ymax": 4}}]})
-        self.worker.notify()
-        return eid
-
-    def pending(self) -> int:
-        return self.spool.counts("hub")["pending"]
-
-    def close(self) -> None:
-        stop_workers([self.worker], self.spool, 10)
-        self.sender.close()
 
 
 def _ids(events: list[dict]) -> list[str]:
@@ -248,28 +166,10 @@ def test_two_hubs_on_one_postgresql_store_each_event_once(broker, tmp_path):
         pg.close()
 
 
-def _run_node(tmp: Path, broker_port: int, node_id: str, video: str, data_dir: Path):
-    d = tmp / node_id
-    d.mkdir()
-    cfg = {"node_id": node_id, "output_dir": str(d), "store": {"enabled": False},
-           "spool": "spool.sqlite",  # its own spool (the default one is per config name)
-           "cameras": {"street": {"url": video, "realtime": False, "sample": 2,
-                                  "outputs": ["hub", "log"]}},
-           "outputs": {"hub": {"type": "mqtt", "host": "127.0.0.1", "port": broker_port,
-                               "topic_prefix": "fleet", "discovery": False, "heartbeat": 1},
-                       "log": {"type": "jsonl", "file": "events.jsonl"}}}
-    (d / "node.yaml").write_text(yaml.safe_dump(cfg))
-    log = open(d / "node.log", "wb")  # noqa: SIM115 - closed by the caller's wait
-    proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run", str(d / "node.yaml"),
-                             "--data-dir", str(data_dir), "--workers", "1"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    return proc, log, d
-
-
 def test_run_nodes_deliver_every_event_to_the_hub_with_their_node(broker, tmp_path, evaldata):
     hub = HubProcess(tmp_path, broker.port, "hub", {"path": "events.sqlite"})
     nodes = {"north": "videos/license_plate.mp4", "south": "videos/cars.mp4"}
-    procs = {n: _run_node(tmp_path, broker.port, n, v, evaldata) for n, v in nodes.items()}
+    procs = {n: run_node(tmp_path, broker.port, n, v, evaldata) for n, v in nodes.items()}
     try:
         for proc, log, d in procs.values():
             rc = proc.wait(300)

@@ -63,7 +63,7 @@
       badge.title = ev.known_plate.name || ev.known_plate.plate;
       badge.hidden = false;
     } else badge.remove();
-    li.querySelector(".cam").textContent = withCrop ? ev.camera : "";
+    li.querySelector(".cam").textContent = withCrop ? (ev.node ? ev.node + " · " : "") + ev.camera : "";
     const t = li.querySelector("time");
     t.setAttribute("datetime", ev.time);
     t.textContent = ev.time.replace("T", " ").slice(0, 19);
