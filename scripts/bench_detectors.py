@@ -84,7 +84,7 @@ def main() -> int:
     variants: dict[str, tuple[OrtBackend, object, tuple[int, int]]] = {}
     for prec, path in (("fp32", plate), ("int8", int8)):
         if path is None:
-            print(f"no int8 plate detector in the cache: run `platestream models quantize`")
+            print("no int8 plate detector in the cache: run `platestream models quantize`")
             continue
         for name, canvas in (("square", sq), ("fit", fit)):
             variants[f"plate {prec} {name}"] = (session(path, canvas), plate_process, canvas)

@@ -94,6 +94,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                 copy.write_bytes(video.read_bytes()))
             cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
                                "motion": not args.no_motion,
+                               **({"fast_decode": True} if args.fast_decode else {}),
                                **({"fps": args.fps} if args.fps else {"sample": args.sample}),
                                **({"max_inflight": args.max_inflight}
                                   if args.max_inflight else {})}
@@ -150,6 +151,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "mean_batch": round((w1["processed"] - w0["processed"]) / max(1, batches), 2),
         "load_avg_1min": [round(load0, 2), round(load1, 2)],
         "precision": getattr(rec, "precision", "fp32"),
+        "detector_input": "fit" if getattr(rec.plates, "fitted", None) else "square",
         "real_time": rt >= 0.95 and drop_ratio <= 0.05,
     }
 
@@ -178,6 +180,8 @@ def main() -> int:
     p.add_argument("--plot", type=Path, help="write a PNG of RSS and CPU per camera vs N "
                    "(needs matplotlib)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
+    p.add_argument("--fast-decode", action="store_true",
+                   help="cameras' fast_decode: true (no H.264 deblocking filter)")
     p.add_argument("--max-inflight", type=int, default=None,
                    help="frames of a camera in the engine at once (default: the config's)")
     p.add_argument("--threads", type=int, default=None,
@@ -205,6 +209,8 @@ def main() -> int:
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:
                 cmd.append("--no-motion")
+            if args.fast_decode:
+                cmd.append("--fast-decode")
             out = subprocess.run(cmd, capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": ""})
             if out.returncode != 0:
@@ -237,7 +243,8 @@ def main() -> int:
     report = {
         "src": _SRC, "fps": args.fps,
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
-        "motion_gate": not args.no_motion, "threads": args.threads or "cores / workers",
+        "motion_gate": not args.no_motion, "fast_decode": args.fast_decode,
+        "threads": args.threads or "cores / workers",
         "max_inflight": args.max_inflight or "config default",
         "workers": args.workers,
         "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),

@@ -99,6 +99,7 @@ _TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90
 
 
 DECODER_THREADS = 1
+FAST_DECODE_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -214,6 +215,11 @@ class CameraReader(StoppableThread):
         # parallelism, and FFmpeg's frame threading (AUTO: cores + 1 threads) keeps a frame
         # context per thread: 95 -> 73 MB RSS per 1080p camera (scripts/bench_stream.py, N=4).
         stream.codec_context.thread_count = DECODER_THREADS
+        if cam.fast_decode:
+            # Decoding is ~40 % of a 1080p camera's CPU at fps 5 and the deblocking filter a
+            # third of that; without it plates read the same on 0.95 of frames (issue 14,
+            # docs/perf/README.md). "+fast": FFmpeg's non-spec-compliant speedups.
+            stream.codec_context.options = FAST_DECODE_OPTIONS
         pacing = not cam.live and cam.realtime
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         pos0: float | None = None
