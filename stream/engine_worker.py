@@ -99,6 +99,7 @@ class EngineWorker:
         self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0,
                        "unavailable": 0}
         self._busy_s = 0.0
+        self._idle = 0  # workers waiting for a job
 
     def start(self) -> None:
         if self._threads:
@@ -189,7 +190,13 @@ class EngineWorker:
         with other settings go to this thread's ``pending``."""
         jobs, others = [first], []
         deadline = time.monotonic() + self.batch_window
-        while len(jobs) < self.max_batch:
+        # The detectors run image by image inside a batch (only the OCR crops share calls),
+        # so a batch is one thread's serial work: take no more than a fair share of what is
+        # waiting, and nothing more while another worker idles. One worker grabbing four
+        # frames of a 2-core box left the other idle (scripts/bench_stream.py, docs/perf).
+        share = -(-(1 + self._queue.qsize()) // self.workers)
+        limit = self.max_batch if self.workers == 1 else min(self.max_batch, share)
+        while len(jobs) < limit and not self._idle:
             remaining = deadline - time.monotonic()
             try:
                 if remaining > 0:
@@ -208,10 +215,15 @@ class EngineWorker:
             if pending:
                 first = pending.pop(0)
             else:
+                with self._lock:
+                    self._idle += 1
                 try:
                     first = self._queue.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                finally:
+                    with self._lock:
+                        self._idle -= 1
             jobs = self._collect(first, pending)
             batch: list[_Job] = []
             cancelled: list[_Job] = []  # by their callers while waiting
