@@ -80,6 +80,20 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
+def _shift_boxes(rec: Recognizer, shift: str) -> None:
+    """Every plate box ``rec`` detects, moved by ``DX,DY`` pixels (the reads follow)."""
+    from engine.types import Detections
+
+    dx, dy = (float(v) for v in shift.split(","))
+    detect = rec.plates.detect
+
+    def shifted(bgr, threshold=0.25):
+        d = detect(bgr, threshold)
+        return Detections(d.xyxy + np.array([dx, dy, dx, dy], np.float32), d.score, d.class_id)
+
+    rec.plates.detect = shifted  # type: ignore[method-assign]
+
+
 def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | None) -> dict:
     rows = [json.loads(line) for line in open(data / "endtoend.jsonl")]
     if limit:
@@ -317,6 +331,12 @@ def main() -> int:
                    help="model precision (default: $PLATESTREAM_PRECISION, then auto)")
     p.add_argument("--detector-input", choices=["fit", "square"], default=None,
                    help="detector input (default: $PLATESTREAM_DETECTOR_INPUT, then fit)")
+    p.add_argument("--views", type=int, default=None,
+                   help="read each plate from the first N of the OCR's crops (engine "
+                        "OCR_VIEWS; default all): how much the views steady the reads")
+    p.add_argument("--box-shift", default=None, metavar="DX,DY",
+                   help="move every detected box by DX,DY pixels before it is read: how much "
+                        "a one-pixel change of the box moves exact")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "eval_accuracy.json")
     p.add_argument("--compare", type=Path, help="a saved report to show the change against")
     p.add_argument("--no-region-hint", action="store_true",
@@ -333,6 +353,12 @@ def main() -> int:
     rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
                                      precision=eng.precision, int8_cache=eng.int8_cache_dir,
                                      detector_input=eng.detector_input)
+    if args.views:
+        import engine.recognizer
+
+        engine.recognizer.OCR_VIEWS = engine.recognizer.OCR_VIEWS[:args.views]
+    if args.box_shift:
+        _shift_boxes(rec, args.box_shift)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
     crops = load_crops(args.data)
     report = {
@@ -343,6 +369,7 @@ def main() -> int:
         "threads": args.threads,
         "backend": rec.backend_name,
         "precision": rec.precision,
+        "ocr_views": args.views or "all", "box_shift": args.box_shift,
         "detector_input": eng.detector_input,
         "region_hint": not args.no_region_hint,
     }
