@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.stream.helpers import free_port
+from tests.stream.services import Mosquitto
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -169,3 +170,16 @@ def api_worker(recognizer):
     w.start()
     yield w
     w.stop()
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port (skips where it cannot start); test_hub.py
+    and test_hub_tls.py define their own (persistence, TLS)."""
+    try:
+        b = Mosquitto()
+        b.start()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"mosquitto cannot start here: {exc}")
+    yield b
+    b.close()

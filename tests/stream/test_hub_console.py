@@ -25,7 +25,6 @@ from stream.delivery.mqtt_config import MqttConfig
 from stream.node_status import NodeStatusPublisher
 from tests.stream.fleet import PREFIX, HubProcess, Node, run_node
 from tests.stream.helpers import wait_for
-from tests.stream.services import Mosquitto
 
 CHROMIUM = os.environ.get("PLATESTREAM_CHROMIUM", "/usr/bin/chromium")
 TOKEN = "hub-console-token-7f3e"
@@ -35,17 +34,6 @@ SLACK_S = 1.5  # the page's live stream sends the nodes once a second
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture
-def broker():
-    try:
-        b = Mosquitto()
-        b.start()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"mosquitto cannot start here: {exc}")
-    yield b
-    b.close()
 
 
 def test_hub_console_nodes_events_by_node_and_offline_live(broker, tmp_path, evaldata):

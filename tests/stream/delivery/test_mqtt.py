@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -20,17 +19,6 @@ from stream.pipeline import Pipeline
 from stream.store import EventQuery
 from tests.stream.helpers import make_config, wait_for
 from tests.stream.services import Mosquitto
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    try:
-        b = Mosquitto()
-        b.start()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"mosquitto cannot start here: {exc}")
-    yield b
-    b.close()
 
 
 class Listener:
