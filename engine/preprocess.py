@@ -70,13 +70,21 @@ def letterbox(
     return out, Letterbox(r, 0.0, 0.0)
 
 
+# Short sides a fitted canvas may have, as fractions of the long one: 16:9 (and wider), 4:3,
+# square. Few shapes keep the sessions per detector few (one per shape, ~1 s to make each).
+FITTED_SIDES = (256 / 416, 320 / 416, 1.0)
+
+
 def fitted_canvas(h: int, w: int, size: int, stride: int = 32) -> tuple[int, int]:
-    """The smallest (height, width) canvas, in multiples of ``stride``, that holds an h×w
-    image letterboxed to ``size`` on its long side: (256, 416) for 16:9 at 416.
+    """The smallest (height, width) canvas that holds an h×w image letterboxed to ``size`` on
+    its long side, its short side one of ``FITTED_SIDES`` (multiples of ``stride``):
+    (256, 416) for 16:9 at 416, (320, 416) for 4:3, (416, 256) for a 9:16 portrait.
 
     A detector that sees the frame's own aspect instead of a square does the same work on
     the picture and none on the grey bands (0.6x the pixels for 16:9).
     """
     r = min(size / h, size / w)
-    new_h, new_w = max(round(h * r), int(h * r)), max(round(w * r), int(w * r))
-    return (min(size, -(-new_h // stride) * stride), min(size, -(-new_w // stride) * stride))
+    short = min(max(round(h * r), int(h * r)), max(round(w * r), int(w * r)))
+    side = next(s for s in (round(f * size / stride) * stride for f in FITTED_SIDES)
+                if s >= short)
+    return (side, size) if w >= h else (size, side)

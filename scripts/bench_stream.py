@@ -81,7 +81,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
     import yaml
 
-    from stream.cli import build_recognizer, default_threads, engine_settings
+    from stream.cli import build_recognizer, default_threads
     from stream.config import load_config
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
@@ -102,9 +102,15 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
-        eng = engine_settings(argparse.Namespace(threads=threads, precision=args.precision))
-        rec = build_recognizer(eng)  # flags and $PLATESTREAM_* as the CLI reads them
-        worker = EngineWorker(rec, workers=args.workers)
+        try:
+            from stream.cli import engine_settings
+        except ImportError:  # --src of a checkout before the one engine schema (038d973)
+            rec = build_recognizer(argparse.Namespace(models_dir=None, threads=threads,
+                                                      backend=None, engines_dir=None))
+        else:  # flags and $PLATESTREAM_* as the CLI reads them
+            rec = build_recognizer(engine_settings(
+                argparse.Namespace(threads=threads, precision=args.precision)))
+        worker = EngineWorker(rec, workers=args.workers, max_batch=args.max_batch)
         worker.start()
         rec.recognize(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # warm the sessions
         base_rss = _rss_mb()
@@ -187,6 +193,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime threads per run (default: cores / workers, as `run`)")
     p.add_argument("--workers", type=int, default=2, help="engine worker threads")
+    p.add_argument("--max-batch", type=int, default=8,
+                   help="frames per engine call (engine.max_batch; default 8, as `run`)")
     p.add_argument("--video", type=Path, help="source video (default: evaldata cars.mp4)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_stream.json")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one N, JSON out
@@ -204,7 +212,7 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
                    "--duration", str(args.duration), "--warmup", str(args.warmup),
                    "--sample", str(args.sample), "--workers", str(args.workers)]
-            for flag in ("threads", "fps", "precision", "src", "max_inflight"):
+            for flag in ("threads", "fps", "precision", "src", "max_inflight", "max_batch"):
                 if getattr(args, flag):
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:
@@ -246,7 +254,7 @@ def main() -> int:
         "motion_gate": not args.no_motion, "fast_decode": args.fast_decode,
         "threads": args.threads or "cores / workers",
         "max_inflight": args.max_inflight or "config default",
-        "workers": args.workers,
+        "workers": args.workers, "max_batch": args.max_batch,
         "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),
         "python": platform.python_version(), "results": rows, "largest_realtime_n": best,
         "criterion": "every camera decodes >= 95% of 25 fps and <= 5% of sampled frames dropped",

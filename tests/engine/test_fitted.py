@@ -25,9 +25,10 @@ VEHICLE = "vehicle_yolox_nano416.onnx"
 @pytest.mark.parametrize(("h", "w", "canvas"), [
     (720, 1280, (256, 416)), (1080, 1920, (256, 416)), (1600, 900, (416, 256)),
     (480, 640, (320, 416)), (416, 416, (416, 416)), (100, 100, (416, 416)),
-    (50, 400, (64, 416)),
+    (50, 400, (256, 416)), (600, 800, (320, 416)), (700, 800, (416, 416)),
+    (1280, 720, (416, 256)), (640, 480, (416, 320)),
 ])
-def test_fitted_canvas_is_the_letterboxed_image_rounded_up_to_the_stride(h, w, canvas):
+def test_fitted_canvas_is_the_letterboxed_image_rounded_up_to_a_few_shapes(h, w, canvas):
     assert fitted_canvas(h, w, 416) == canvas
 
 
