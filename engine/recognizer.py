@@ -56,10 +56,10 @@ MIN_CANDIDATE_SCORE = 0.01  # alternatives below this are noise, not useful cand
 CROP_PAD_X = 0.05
 CROP_PAD_Y = 0.15
 # A plate is read from three crops around its box, their probabilities averaged: a read
-# from one crop can flip with a one-pixel change of the box (fp32 vs int8 detector, fitted vs
-# square input, a box shifted by 1 px: US dev exact 87.8-92.6 %); three views keep the box's
-# noise out of the read (91.2-91.9 % over the same four detectors). Light (per-frame) calls
-# read the first view only: the stream votes over frames instead.
+# from one crop can flip with the pixel or two that int8 or the fitted input move a box (US
+# dev exact 89.2-92.6 % over fp32/int8 x square/fitted with one crop, 91.2 % for all four
+# with three; README "Int8 on the CPU"). Light (per-frame) calls read the first view only:
+# the stream votes over frames instead.
 OCR_VIEWS = ((CROP_PAD_X, CROP_PAD_Y), (0.03, 0.12), (0.07, 0.18))
 
 

@@ -11,7 +11,7 @@ the sampled frames are dropped. Prints a table and writes a JSON report.
     .venv/bin/python scripts/bench_stream.py                       # N = 1, 2, 4, 8; 30 s each
     .venv/bin/python scripts/bench_stream.py --cameras 1,2 --duration 10 --sample 2
     .venv/bin/python scripts/bench_stream.py --fps 5 --cameras 1,2,4,8,12 --repeat 2 \
-        --plot docs/perf/bench_stream.png        # per-camera memory and CPU as N grows
+        --plot docs/perf/bench_stream_fps5.png  # per-camera memory and CPU as N grows
     .venv/bin/python scripts/bench_stream.py --fps 5 --cameras 8 --src /tmp/old-checkout
         # the same measurement with another checkout's code (side by side)
 

@@ -85,8 +85,10 @@ def main() -> int:
     from engine.backends.triton import TritonSettings
     from engine.backends.triton_repo import export_triton
     from engine.models import resolve_models_dir
+    from stream.cli import engine_settings
 
-    models_dir = resolve_models_dir(None)
+    # the engine reads no environment: $PLATESTREAM_MODELS as the CLI reads it
+    models_dir = resolve_models_dir(engine_settings(argparse.Namespace()).models_dir)
     data = Path(os.environ.get("PLATESTREAM_EVALDATA", ROOT.parent / "shared" / "evaldata"))
     rows = [json.loads(line) for line in open(data / "endtoend.jsonl")]
     step = max(1, len(rows) // max(1, args.images))

@@ -217,8 +217,9 @@ class CameraReader(StoppableThread):
         stream.codec_context.thread_count = DECODER_THREADS
         if cam.fast_decode:
             # Decoding is ~40 % of a 1080p camera's CPU at fps 5 and the deblocking filter a
-            # third of that; without it plates read the same on 0.95 of frames (issue 14,
-            # docs/perf/README.md). "+fast": FFmpeg's non-spec-compliant speedups.
+            # third of that (223 -> 341 fps per core); the sample videos' plates still read
+            # right (tests/stream/test_fast_decode.py). "+fast": FFmpeg's non-spec-compliant
+            # speedups.
             stream.codec_context.options = FAST_DECODE_OPTIONS
         pacing = not cam.live and cam.realtime
         rate = float(stream.average_rate or stream.guessed_rate or 25)
