@@ -210,7 +210,8 @@ class Recognizer:
                 return None
             path = Path(files[spec.key])
             return FittedInputs(square, size, lambda canvas: OrtBackend(
-                path, threads, choice.providers, graph=fitted_graph(path, canvas)))
+                path, threads, choice.providers, graph=fitted_graph(path, canvas)),
+                name=spec.key.replace("_", " "))
 
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)

@@ -131,7 +131,7 @@ if [[ $WITH_INT8 -eq 1 ]]; then
     if ! q=$(.venv/bin/platestream models quantize 2>&1); then
         say "int8 models not built, fp32 will be used: $(printf '%s' "$q" | tail -n 1)"
     elif grep -q "built" <<<"$q"; then
-        say "$(grep "built" <<<"$q")"
+        say "$(grep "built" <<<"$q" | sed 's/:$//')"
     fi
 fi
 say "ready: .venv, models in $PLATESTREAM_MODELS"

@@ -96,8 +96,9 @@ class FittedInputs:
     """
 
     def __init__(self, square: Backend, size: int,
-                 make: Callable[[tuple[int, int]], Backend]) -> None:
+                 make: Callable[[tuple[int, int]], Backend], name: str = "detector") -> None:
         self.size = size
+        self.name = name
         self._make = make
         self._by_shape: dict[tuple[int, int], Backend | None] = {(size, size): square}
         self._lock = threading.Lock()
@@ -119,10 +120,11 @@ class FittedInputs:
         try:
             backend = self._make(canvas)
         except Exception as exc:  # any failure leaves the square, which works
-            log.warning("engine: cannot fit the detector to %dx%d, using %dx%d: %s",
-                        canvas[1], canvas[0], self.size, self.size, exc)
+            log.warning("engine: cannot fit the %s to %dx%d, using %dx%d: %s",
+                        self.name, canvas[1], canvas[0], self.size, self.size, exc)
             return None
-        log.info("engine: detector input %dx%d for frames of this shape", canvas[1], canvas[0])
+        log.info("engine: %s input %dx%d for frames of this shape", self.name, canvas[1],
+                 canvas[0])
         return backend
 
     def close(self) -> None:
