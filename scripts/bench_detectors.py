@@ -17,7 +17,6 @@ Needs the int8 plate detector (``platestream models quantize``) for the int8 row
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ from engine.backends.fitted import fitted_graph  # noqa: E402
 from engine.backends.onnxruntime import OrtBackend  # noqa: E402
 from engine.plates import process as plate_process  # noqa: E402
 from engine.vehicles import process as vehicle_process  # noqa: E402
+from scripts.benchlib import write_report  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 
 CLIP = ROOT / "reports" / "bench_media" / "cars_1080p25.mp4"
@@ -152,9 +152,7 @@ def main() -> int:
         print(f"| {b['precision']} fit | {b['batch']} | {b['separate_p50_ms']} | "
               f"{b['batched_p50_ms']} | {b['ratio']} |")
     print(f"load average {report['load_avg']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"report: {args.out}")
+    write_report(args.out, report)
     return 0
 
 

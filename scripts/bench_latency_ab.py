@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import latency_summary, write_report  # noqa: E402
 
 _TIMER = r"""
 import json, os, sys, time
@@ -59,12 +61,6 @@ def time_side(src: Path, data: Path, threads: int, config: dict, env: dict) -> d
     if p.returncode != 0:
         sys.exit(f"bench_latency_ab: {src}: {p.stderr.strip().splitlines()[-1]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-def summary(ms: list[float]) -> dict:
-    return {"images": len(ms), "p50_ms": round(statistics.median(ms), 2),
-            "mean_ms": round(statistics.mean(ms), 2),
-            "p95_ms": round(statistics.quantiles(ms, n=20)[-1], 2)}
 
 
 def main() -> int:
@@ -104,8 +100,8 @@ def main() -> int:
                            capture_output=True)
     rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
-    report = {"old": {"rev": args.rev, **summary(sides["old"])},
-              "new": {"rev": rev, **summary(sides["new"])}, "rounds": args.rounds,
+    report = {"old": {"rev": args.rev, **latency_summary(sides["old"])},
+              "new": {"rev": rev, **latency_summary(sides["new"])}, "rounds": args.rounds,
               "threads": args.threads, "mode": args.mode,
               "precision": {k: sorted(v) for k, v in precisions.items()},
               "same_reads": sum(a == b for a, b in zip(reads["old"], reads["new"], strict=True)),
@@ -119,9 +115,7 @@ def main() -> int:
     print(f"p50 change: {report['p50_change_pct']:+.1f} %, same reads on "
           f"{report['same_reads']}/{report['images']} images, load average "
           f"{' '.join(f'{x:.1f}' for x in report['load_avg'])}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"report: {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -14,7 +14,6 @@ each frame) so both see the same load. Prints p50/mean per side and writes a JSO
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Recognizer  # noqa: E402
+from scripts.benchlib import write_report  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 
 
@@ -84,9 +84,7 @@ def main() -> int:
           f"{args.threads}: full p50 {report['full']['p50_ms']} / mean {report['full']['mean_ms']}"
           f" ms, light p50 {report['light']['p50_ms']} / mean {report['light']['mean_ms']} ms "
           f"(mean x{report['mean_ratio']}), load {report['load_avg']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"report: {args.out}")
+    write_report(args.out, report)
     return 0
 
 

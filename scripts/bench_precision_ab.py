@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import Recognizer, read_image_file  # noqa: E402
+from scripts.benchlib import write_report  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 
 
@@ -76,9 +77,7 @@ def main() -> int:
             print(f"threads {t} mode {mode}: fp32 p50 {r['fp32']['p50_ms']} ms, int8 p50 "
                   f"{r['int8']['p50_ms']} ms (x{r['p50_ratio']}), same reads "
                   f"{r['same_reads']}/{r['images']}, load {r['load_avg']}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"results": results}, indent=2) + "\n")
-    print(f"report: {args.out}")
+    write_report(args.out, {"results": results})
     return 0
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.benchlib import latency_summary, write_report  # noqa: E402
+
 
 def _launcher():
     spec = importlib.util.spec_from_file_location("triton_serve_onnx",
@@ -37,12 +39,6 @@ def _launcher():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
-
-
-def summary(ms: list[float]) -> dict:
-    return {"images": len(ms), "p50_ms": round(statistics.median(ms), 2),
-            "mean_ms": round(statistics.mean(ms), 2),
-            "p95_ms": round(statistics.quantiles(ms, n=20)[-1], 2) if len(ms) > 1 else None}
 
 
 def _box_diff(a, b) -> int:
@@ -138,7 +134,7 @@ def main() -> int:
         finally:
             server.stop()
     load_after = os.getloadavg()
-    lat = {s: summary(v) for s, v in times.items()}
+    lat = {s: latency_summary(v) for s, v in times.items()}
     lat["triton_over_onnxruntime_p50"] = round(lat["triton"]["p50_ms"] /
                                                lat["onnxruntime"]["p50_ms"], 3)
     par = {
@@ -163,11 +159,8 @@ def main() -> int:
         "triton_status": status,
         "per_image": per_image,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({"latency": lat, "parity": par, "machine": report["machine"]}, indent=2))
-    print(f"written to {out}")
+    write_report(args.out, report)
     return 0 if par["images_matching"] == par["images"] else 1
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.benchlib import stop_processes, write_report  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -137,19 +139,10 @@ def main() -> int:
                         "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         }
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_processes(procs)
         broker.close()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    write_report(args.out, report)
     lost = sum(n["lost"] for n in per_node.values())
     doubled = sum(n["doubled_rows"] for n in per_node.values())
     return 0 if lost == 0 and doubled == 0 else 1

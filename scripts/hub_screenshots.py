@@ -14,6 +14,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import stop_processes  # noqa: E402
+
 VIDEOS = ROOT.parent / "shared" / "evaldata" / "videos"
 MOSQUITTO = "/usr/sbin/mosquitto"
 TOKEN = "screenshot-token"
@@ -125,13 +129,7 @@ def hub_shots(out: Path, chromium: str, timeout: float) -> list[str]:
                 shots.append("hub_events.png")
                 browser.close()
         finally:
-            for proc in reversed(procs):
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+            stop_processes(reversed(procs), timeout=20)
             for f in logs:
                 f.close()
     return shots
