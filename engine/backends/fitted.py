@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.backends.base import Backend
 from engine.errors import ModelLoadError
+from engine.preprocess import fitted_canvas
 
 __all__ = ["DetectorInput", "FittedInputs", "fitted_graph", "anchor_tables"]
 
@@ -103,6 +104,10 @@ class FittedInputs:
         self._by_shape: dict[tuple[int, int], Backend | None] = {(size, size): square}
         self._lock = threading.Lock()
 
+    def for_frame(self, h: int, w: int) -> tuple[tuple[int, int], Backend]:
+        """(canvas, session) for an h×w frame: its fitted canvas, or the square."""
+        return self.session(fitted_canvas(h, w, self.size))
+
     def session(self, canvas: tuple[int, int]) -> tuple[tuple[int, int], Backend]:
         """(the canvas to preprocess to, its session): ``canvas`` or the square."""
         backend = self._by_shape.get(canvas, ...)
@@ -126,8 +131,3 @@ class FittedInputs:
         log.info("engine: %s input %dx%d for frames of this shape", self.name, canvas[1],
                  canvas[0])
         return backend
-
-    def close(self) -> None:
-        for backend in self._by_shape.values():
-            if backend is not None:
-                backend.close()

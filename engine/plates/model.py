@@ -7,7 +7,6 @@ import numpy as np
 from engine.backends import Backend
 from engine.backends.fitted import FittedInputs
 from engine.plates import process
-from engine.preprocess import fitted_canvas
 from engine.types import Detections
 
 __all__ = ["PlateDetector"]
@@ -27,8 +26,7 @@ class PlateDetector:
         """Plates in a BGR frame, in frame pixels, best first."""
         backend, canvas = self.backend, None
         if self.fitted is not None:
-            canvas, backend = self.fitted.session(
-                fitted_canvas(bgr.shape[0], bgr.shape[1], process.INPUT_SIZE))
+            canvas, backend = self.fitted.for_frame(*bgr.shape[:2])
         x, lb = process.preprocess(bgr, canvas)
         out = backend.infer({self._input: x})
         raw = out.get(self._output, next(iter(out.values())))

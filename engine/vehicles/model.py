@@ -9,7 +9,7 @@ import numpy as np
 from engine.backends import Backend
 from engine.backends.fitted import FittedInputs
 from engine.geometry import iou
-from engine.preprocess import PAD_VALUE, fitted_canvas
+from engine.preprocess import PAD_VALUE
 from engine.types import Detections
 from engine.vehicles import process
 
@@ -53,8 +53,7 @@ class VehicleDetector:
     def _detect(self, bgr: np.ndarray, threshold: float) -> Detections:
         backend, canvas = self.backend, (process.INPUT_SIZE, process.INPUT_SIZE)
         if self.fitted is not None:
-            canvas, backend = self.fitted.session(
-                fitted_canvas(bgr.shape[0], bgr.shape[1], process.INPUT_SIZE))
+            canvas, backend = self.fitted.for_frame(*bgr.shape[:2])
         x, lb = process.preprocess(bgr, canvas)
         out = next(iter(backend.infer({self._input: x}).values()))
         return process.decode(out, lb, bgr.shape[1], bgr.shape[0], threshold, canvas=canvas)

@@ -83,7 +83,7 @@ def test_fitted_detectors_find_the_same_plates_and_vehicles(both, evaldata, name
         for box in a.xyxy[a.score >= 0.5]:  # every confident box is found again
             assert iou(box, b.xyxy).max() >= 0.9, (name, det, box, b.xyxy)
     # and the fitted run really used the smaller input
-    canvas, session = fit.plates.fitted.session(fitted_canvas(h, w, 416))
+    canvas, session = fit.plates.fitted.for_frame(h, w)
     assert canvas == fitted_canvas(h, w, 416)
     assert session.inputs()["images"].shape[2:] == canvas
 

@@ -144,3 +144,11 @@ def run_node(tmp: Path, broker_port: int, node_id: str, video: str, data_dir: Pa
                              "--data-dir", str(data_dir), "--workers", "1"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     return proc, log, d
+
+
+def stop_node(proc: subprocess.Popen, log) -> None:  # noqa: ANN001
+    """Kill a ``run_node`` process that is still running and close its log."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+    log.close()

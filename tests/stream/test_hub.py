@@ -22,7 +22,7 @@ import pytest
 from stream.delivery.mqtt_config import MqttConfig
 from stream.delivery.spool import Item
 from stream.node_status import NodeStatusPublisher
-from tests.stream.fleet import ROOT, HubProcess, Node, run_node
+from tests.stream.fleet import ROOT, HubProcess, Node, run_node, stop_node
 from tests.stream.helpers import wait_for
 from tests.stream.services import Mosquitto
 
@@ -200,10 +200,7 @@ def test_run_nodes_deliver_every_event_to_the_hub_with_their_node(broker, tmp_pa
         assert "street" in nodes_view["north"]["cameras"]
     finally:
         for proc, log, _ in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-            log.close()
+            stop_node(proc, log)
         hub.stop()
 
 

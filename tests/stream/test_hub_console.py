@@ -23,7 +23,7 @@ import pytest
 
 from stream.delivery.mqtt_config import MqttConfig
 from stream.node_status import NodeStatusPublisher
-from tests.stream.fleet import PREFIX, HubProcess, Node, run_node
+from tests.stream.fleet import PREFIX, HubProcess, Node, run_node, stop_node
 from tests.stream.helpers import wait_for
 
 CHROMIUM = os.environ.get("PLATESTREAM_CHROMIUM", "/usr/bin/chromium")
@@ -69,10 +69,7 @@ def test_hub_console_nodes_events_by_node_and_offline_live(broker, tmp_path, eva
     finally:
         south_status.stop()
         south.close()
-        if north.poll() is None:
-            north.kill()
-        north.wait(10)
-        north_log.close()
+        stop_node(north, north_log)
         hub.stop()
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stream.fleet import HubProcess, run_node
+from tests.stream.fleet import HubProcess, run_node, stop_node
 from tests.stream.helpers import free_port, wait_for
 from tests.stream.services import Mosquitto
 
@@ -110,10 +110,7 @@ def test_tls_and_passwords_node_to_broker_to_hub(broker, pki, tmp_path, evaldata
         assert status["connected"] and status["last_error"] is None
         _no_secret(node_log + hub.tail() + json.dumps(status))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        stop_node(proc, log)
         hub.stop()
 
 
@@ -165,10 +162,7 @@ def test_wrong_password_is_one_clear_line_and_a_status_never_the_password(
         assert "Traceback" not in node_log + hub_log
         _no_secret(node_log + hub_log + json.dumps(status) + json.dumps(out))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        stop_node(proc, log)
         hub.stop()
 
 
