@@ -46,6 +46,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import write_report  # noqa: E402
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SERVER = ROOT / "tests" / "stream" / "rtsp_server.py"
 OVERLAY_TEXTS = ("14B02819T",)  # burned-in toll text in cars.mp4: never a vehicle
@@ -376,9 +379,7 @@ def main() -> int:
         "videos": results,
     }
     report["loadavg_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"report: {args.out}")
+    write_report(args.out, report)
     return 0
 
 
