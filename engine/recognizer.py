@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,9 @@ CROP_PAD_Y = 0.15
 # with three; README "Int8 on the CPU"). Light (per-frame) calls read the first view only:
 # the stream votes over frames instead.
 OCR_VIEWS = ((CROP_PAD_X, CROP_PAD_Y), (0.03, 0.12), (0.07, 0.18))
+# ... but only a plate whose first view reads less surely than this is read from all three:
+# the others keep their one-view read (about 2 of 3 OCR crops saved; engine/ocr/model.py).
+OCR_SURE_SCORE = 0.9
 
 
 def parse_regions(regions: Iterable[str]) -> tuple[str, ...]:
@@ -142,6 +146,14 @@ class Recognizer:
         self.ocr = ocr
         self.vehicles = vehicles
         self.precision = "fp32"  # from_models_dir says when int8 models were loaded
+        # Run the vehicle detector beside the plate detector for one image (from_models_dir
+        # turns it on for ONNX Runtime with 2+ threads). A second intra-op thread gains a
+        # detector only ~10 % on this 2-core VNNI Xeon, two detectors side by side nearly 2x
+        # (scripts/bench_latency_ab.py). The vehicle work is wasted on an image without
+        # plates; batches (a busy engine) keep the two in turn.
+        self.overlap = False
+        # one thread per engine worker at most; a spare thread costs nothing while it waits
+        self._beside = ThreadPoolExecutor(4, thread_name_prefix="vehicles")
 
     @classmethod
     def from_models_dir(
@@ -227,6 +239,7 @@ class Recognizer:
                                             plate_process.INPUT_SIZE)),
                   PlateOCR(ocr, ocr_cfg), veh)
         rec.precision = picked.precision
+        rec.overlap = choice.kind == "onnxruntime" and threads >= 2
         return rec
 
     @classmethod
@@ -307,9 +320,15 @@ class Recognizer:
         crops: list[np.ndarray] = []
         square: list[bool] = []
         for img in images:
+            beside = None
+            if need_vehicles and self.overlap and len(images) == 1:
+                beside = self._vehicles_beside(img, mmc)
             plates = self.plates.detect(img, cfg.threshold_d)
             vehicles = Detections.empty()
-            if need_vehicles and (len(plates) or vehicle_mode):
+            if beside is not None:
+                found = beside.result()
+                vehicles = found if len(plates) or vehicle_mode else vehicles
+            elif need_vehicles and (len(plates) or vehicle_mode):
                 vehicles = self.vehicles.detect(  # type: ignore[union-attr]
                     img, VEHICLE_THRESHOLD, recheck_closeups=mmc
                 )
@@ -319,8 +338,8 @@ class Recognizer:
                 (x2 - x1) < TWO_LINE_MAX_ASPECT * (y2 - y1) for x1, y1, x2, y2 in plates.xyxy
             ]
         beam = 1 if cfg.mode == "fast" or light else MAX_CANDIDATES
-        reads = iter(self.ocr.read_plates(crops, square, beam=beam, views=len(views))
-                     if crops else [])
+        reads = iter(self.ocr.read_plates(crops, square, beam=beam, views=len(views),
+                                          sure=OCR_SURE_SCORE) if crops else [])
         elapsed = (time.perf_counter() - t0) * 1000 / max(1, len(images))
         out = []
         for img, (plates, vehicles) in zip(images, per_image, strict=True):
@@ -334,6 +353,10 @@ class Recognizer:
             unplated = _unplated(vehicles, results, w, h, mmc) if vehicle_mode else ()
             out.append(Recognition(tuple(results), elapsed, w, h, vehicles=unplated))
         return out
+
+    def _vehicles_beside(self, image: np.ndarray, mmc: bool) -> Future[Detections]:
+        return self._beside.submit(self.vehicles.detect,  # type: ignore[union-attr]
+                                   image, VEHICLE_THRESHOLD, recheck_closeups=mmc)
 
     def enrich(
         self,

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+import engine.recognizer  # noqa: E402
 from engine import Recognizer, geometry, read_image_file  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
@@ -334,6 +335,9 @@ def main() -> int:
     p.add_argument("--views", type=int, default=None,
                    help="read each plate from the first N of the OCR's crops (engine "
                         "OCR_VIEWS; default all): how much the views steady the reads")
+    p.add_argument("--ocr-sure", default=None, metavar="SCORE|off",
+                   help="keep a plate's one-view read when it scores at least SCORE (engine "
+                        "OCR_SURE_SCORE); off: every plate from all views")
     p.add_argument("--box-shift", default=None, metavar="DX,DY",
                    help="move every detected box by DX,DY pixels before it is read: how much "
                         "a one-pixel change of the box moves exact")
@@ -354,9 +358,10 @@ def main() -> int:
                                      precision=eng.precision, int8_cache=eng.int8_cache_dir,
                                      detector_input=eng.detector_input)
     if args.views:
-        import engine.recognizer
-
         engine.recognizer.OCR_VIEWS = engine.recognizer.OCR_VIEWS[:args.views]
+    if args.ocr_sure:
+        engine.recognizer.OCR_SURE_SCORE = (None if args.ocr_sure == "off"
+                                            else float(args.ocr_sure))
     if args.box_shift:
         _shift_boxes(rec, args.box_shift)
     rec.recognize(read_image_file(str(args.data / "images/eu/eu1.jpg")))  # warm-up
@@ -370,6 +375,7 @@ def main() -> int:
         "backend": rec.backend_name,
         "precision": rec.precision,
         "ocr_views": args.views or "all", "box_shift": args.box_shift,
+        "ocr_sure": engine.recognizer.OCR_SURE_SCORE,
         "detector_input": eng.detector_input,
         "region_hint": not args.no_region_hint,
     }

@@ -52,11 +52,20 @@ class PlateOCR:
         return self._decode(plate, region, beam, views)
 
     def read_plates(
-        self, crops: list[np.ndarray], two_line: list[bool], *, beam: int = 8, views: int = 1
+        self, crops: list[np.ndarray], two_line: list[bool], *, beam: int = 8, views: int = 1,
+        sure: float | None = None,
     ) -> list[OcrRead]:
         """Like ``read``; plates flagged ``two_line`` (square boxes, one flag per plate) also
         have their two rows read apart (from each view), in the same model call, and joined
-        when that is more probable."""
+        when that is more probable.
+
+        ``sure``: read the first view of each one-line plate alone first and keep that read
+        when its score reaches ``sure``; only the other plates are read from all their views
+        (exactly as without ``sure``). Most plates are read surely from one view, so this
+        costs about one view's time where all views would cost ``views`` times as much.
+        """
+        if sure is not None and views > 1:
+            return self._read_sure_first(crops, two_line, beam, views, sure)
         extra = [i for i, flag in enumerate(two_line) if flag]
         rows = []
         for i in extra:  # top rows of all views, then bottom rows: views stay grouped
@@ -71,6 +80,22 @@ class PlateOCR:
             top, bottom = row_reads[2 * k], row_reads[2 * k + 1]
             out[i] = join_rows(out[i], top, bottom, self.cfg, beam=beam)
         return out
+
+    def _read_sure_first(self, crops: list[np.ndarray], two_line: list[bool], beam: int,
+                         views: int, sure: float) -> list[OcrRead]:
+        out: list[OcrRead | None] = [None] * len(two_line)
+        single = [i for i, flag in enumerate(two_line) if not flag]
+        if single:
+            for i, read in zip(single, self.read([crops[i * views] for i in single], beam=beam),
+                               strict=True):
+                out[i] = read if read.score >= sure else None
+        rest = [i for i, read in enumerate(out) if read is None]
+        if rest:
+            again = self.read_plates([crops[i * views + v] for i in rest for v in range(views)],
+                                     [two_line[i] for i in rest], beam=beam, views=views)
+            for i, read in zip(rest, again, strict=True):
+                out[i] = read
+        return [read for read in out if read is not None]  # every plate has its read now
 
     def _infer(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         plates, regions = [], []
