@@ -114,6 +114,47 @@ def test_quantized_file_is_keyed_and_int8(int8_cache, models_dir):
     assert all(producers[i].op_type != "DequantizeLinear" for i in nms.input if i in producers)
 
 
+def test_the_int8_plate_detector_averages_by_convolution(int8_cache, models_dir):
+    import onnx
+
+    src = onnx.load(str(models_dir / models.PLATE_DETECTOR.filename))
+    m = onnx.load(str(int8_path(models.PLATE_DETECTOR, models_dir
+                                / models.PLATE_DETECTOR.filename, int8_cache)))
+    pools = [n.name for n in src.graph.node if n.op_type == "AveragePool"]
+    assert len(pools) == 5  # YOLOv9-t's ADown blocks
+    by_name = {n.name: n for n in m.graph.node}
+    assert not any(n.op_type == "AveragePool" for n in m.graph.node)
+    assert all(by_name[name].op_type == "Conv" for name in pools)
+
+
+def test_average_pools_as_convolutions_compute_the_same(models_dir, evaldata):
+    import onnx
+
+    from engine.backends.onnxruntime import OrtBackend
+    from engine.plates import process
+    from engine.quantize import _average_pools_as_convolutions
+
+    path = models_dir / models.PLATE_DETECTOR.filename
+    rewritten = _average_pools_as_convolutions(onnx.load(str(path)))
+    assert not any(n.op_type == "AveragePool" for n in rewritten.graph.node)
+    x, _ = process.preprocess(read_image_file(evaldata / "images/eu/eu1.jpg"))
+    want = OrtBackend(path, 1).infer({"images": x})["output0"]
+    got = OrtBackend(path, 1, graph=rewritten.SerializeToString()).infer({"images": x})
+    assert got["output0"].shape == want.shape and len(want)
+    np.testing.assert_allclose(got["output0"], want, rtol=1e-4, atol=1e-2)
+
+    # a padded pool (its border means count the padding) is left as it is
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", ["x"], ["y"], name="p", kernel_shape=[3, 3],
+                          pads=[1, 1, 1, 1])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])])
+    kept = _average_pools_as_convolutions(helper.make_model(graph))
+    assert [n.op_type for n in kept.graph.node] == ["AveragePool"]
+
+
 def test_int8_detector_finds_the_same_plates(int8_cache, models_dir, endtoend, evaldata):
     fp32 = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="fp32")
     int8 = Recognizer.from_models_dir(models_dir, threads=1, vehicles=False, precision="int8",
