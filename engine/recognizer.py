@@ -17,7 +17,7 @@ from engine.backends.fitted import DetectorInput, FittedInputs, fitted_graph
 from engine.backends.onnxruntime import OrtBackend
 from engine.backends.select import Preference, model_file, select_backend
 from engine.backends.triton import TritonSettings
-from engine.errors import EngineConfigError
+from engine.errors import EngineConfigError, ModelLoadError
 from engine.formats import read_with_formats
 from engine.geometry import coverage, crop
 from engine.ocr import OcrRead, PlateOCR, load_ocr_config
@@ -225,6 +225,16 @@ class Recognizer:
                 path, threads, choice.providers, graph=fitted_graph(path, canvas)),
                 name=spec.key.replace("_", " "))
 
+        def open_plates() -> Backend:
+            # the square as rewritten for ONNX Runtime too (fitted.softmax_on_the_last_axis)
+            path = Path(files[models.PLATE_DETECTOR.key])
+            size = plate_process.INPUT_SIZE
+            try:
+                graph = fitted_graph(path, (size, size))
+            except ModelLoadError:  # a graph fitted_graph does not know: as exported
+                return open_model(models.PLATE_DETECTOR)
+            return OrtBackend(path, threads, choice.providers, graph=graph)
+
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)
         veh = None
@@ -232,7 +242,7 @@ class Recognizer:
             square = open_model(models.VEHICLE_DETECTOR)
             veh = VehicleDetector(square, fitted(models.VEHICLE_DETECTOR, square,
                                                  vehicle_process.INPUT_SIZE))
-        plates = open_model(models.PLATE_DETECTOR)
+        plates = open_plates() if fit else open_model(models.PLATE_DETECTOR)
         log.info("engine: models from %s, %d threads, detector input %s", d, threads,
                  "fitted to each frame's aspect" if fit else "416x416")
         rec = cls(PlateDetector(plates, fitted(models.PLATE_DETECTOR, plates,

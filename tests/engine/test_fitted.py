@@ -52,6 +52,45 @@ def test_fitted_graph_on_the_square_gives_the_same_output(models_dir, evaldata):
     np.testing.assert_array_equal(got["output0"], want)
 
 
+def test_the_box_softmax_is_taken_over_the_last_axis(models_dir, evaldata):
+    import onnx
+
+    from engine.backends.fitted import softmax_on_the_last_axis
+
+    model = onnx.load(str(models_dir / PLATE))
+    ops = [n.op_type for n in model.graph.node]
+    assert softmax_on_the_last_axis(model.graph) == 1
+    assert ops.count("Conv") - 1 == [n.op_type for n in model.graph.node].count("Conv")
+    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
+    assert onnx.helper.get_attribute_value(softmax.attribute[0]) == 3
+    assert softmax_on_the_last_axis(model.graph) == 0  # done once
+    assert softmax_on_the_last_axis(onnx.load(str(models_dir / VEHICLE)).graph) == 0
+    # the rewritten graph gives the exported one's boxes on a real image
+    img = cv2.imread(str(evaldata / "images/us/wts-lg-000012.jpg"))
+    x, _ = plates.preprocess(img)
+    want = OrtBackend(models_dir / PLATE, 1).infer({"images": x})["output0"]
+    got = OrtBackend(models_dir / PLATE, 1, graph=model.SerializeToString()).infer(
+        {"images": x})["output0"]
+    assert len(want) >= 1
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+
+
+def test_the_fit_path_loads_the_plate_detectors_square_rewritten(models_dir, monkeypatch):
+    import engine.recognizer
+
+    made = []
+
+    def spy(path, canvas):
+        made.append((path.name, canvas))
+        return fitted_graph(path, canvas)
+
+    monkeypatch.setattr(engine.recognizer, "fitted_graph", spy)
+    Recognizer.from_models_dir(models_dir, threads=1, precision="fp32", detector_input="square")
+    assert made == []
+    Recognizer.from_models_dir(models_dir, threads=1, precision="fp32", detector_input="fit")
+    assert made == [(PLATE, (416, 416))]  # at load; the other shapes on first use
+
+
 def test_models_without_a_square_input_are_refused(models_dir):
     with pytest.raises(ModelLoadError, match="not a fixed square"):
         fitted_graph(models_dir / "plate_ocr_cct_xs_v2_global.onnx", (64, 128))
