@@ -147,7 +147,7 @@ class Recognizer:
         self.vehicles = vehicles
         self.precision = "fp32"  # from_models_dir says when int8 models were loaded
         # Run the vehicle detector beside the plate detector for one image (from_models_dir
-        # turns it on for ONNX Runtime with 2+ threads). A second intra-op thread gains a
+        # turns it on for ONNX Runtime on 2+ cores). A second intra-op thread gains a
         # detector only ~10 % on this 2-core VNNI Xeon, two detectors side by side nearly 2x
         # (scripts/bench_latency_ab.py). The vehicle work is wasted on an image without
         # plates; batches (a busy engine) keep the two in turn.
@@ -249,7 +249,9 @@ class Recognizer:
                                             plate_process.INPUT_SIZE)),
                   PlateOCR(ocr, ocr_cfg), veh)
         rec.precision = picked.precision
-        rec.overlap = choice.kind == "onnxruntime" and threads >= 2
+        # a second core to run it on: with `workers: 2` x 1 thread too (scripts/bench_snapshot.py
+        # K=1 p50 57.1/49.5 -> 43.5 ms, K=8 35.4/38.1 -> 36.7 req/s)
+        rec.overlap = choice.kind == "onnxruntime" and (os.cpu_count() or 1) >= 2
         return rec
 
     @classmethod
