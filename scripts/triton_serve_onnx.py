@@ -40,6 +40,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import stop_processes  # noqa: E402
+
 TRITON_PYTHON_ENV = "PLATESTREAM_TRITON_PYTHON"
 
 
@@ -112,12 +116,7 @@ class TritonProcess:
         if proc is None or proc.poll() is not None:
             return
         pgid = os.getpgid(proc.pid)
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_processes([proc], timeout)
         try:  # Triton and its Python-backend stubs are in this process's group
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
