@@ -217,23 +217,23 @@ class Recognizer:
 
         fit = choice.kind == "onnxruntime" and (detector_input or "fit") == "fit"
 
+        def fitted_session(spec: models.ModelSpec, canvas: tuple[int, int]) -> Backend:
+            path = Path(files[spec.key])
+            return OrtBackend(path, threads, choice.providers, graph=fitted_graph(path, canvas))
+
         def fitted(spec: models.ModelSpec, square: Backend, size: int) -> FittedInputs | None:
             if not fit:
                 return None
-            path = Path(files[spec.key])
-            return FittedInputs(square, size, lambda canvas: OrtBackend(
-                path, threads, choice.providers, graph=fitted_graph(path, canvas)),
-                name=spec.key.replace("_", " "))
+            return FittedInputs(square, size, lambda canvas: fitted_session(spec, canvas),
+                                name=spec.key.replace("_", " "))
 
         def open_plates() -> Backend:
             # the square as rewritten for ONNX Runtime too (fitted.softmax_on_the_last_axis)
-            path = Path(files[models.PLATE_DETECTOR.key])
             size = plate_process.INPUT_SIZE
             try:
-                graph = fitted_graph(path, (size, size))
+                return fitted_session(models.PLATE_DETECTOR, (size, size))
             except ModelLoadError:  # a graph fitted_graph does not know: as exported
                 return open_model(models.PLATE_DETECTOR)
-            return OrtBackend(path, threads, choice.providers, graph=graph)
 
         ocr_cfg = load_ocr_config(models.model_path(models.PLATE_OCR_CONFIG, d))
         ocr = open_model(models.PLATE_OCR)

@@ -125,13 +125,15 @@ def softmax_on_the_last_axis(graph) -> int:
             continue
         softmax = producers.get(conv.input[0])
         transpose = producers.get(softmax.input[0]) if softmax is not None else None
-        w = numpy_helper.to_array(weights[conv.input[1]])
         if (softmax is None or softmax.op_type != "Softmax" or _attr(softmax, "axis") != 1
                 or transpose is None or transpose.op_type != "Transpose"
                 or list(_attr(transpose, "perm", [])) != [0, 2, 1, 3]
                 or uses.get(softmax.output[0]) != 1 or uses.get(transpose.output[0]) != 1
-                or uses.get(conv.input[1]) != 1 or w.ndim != 4 or w.shape[0] != 1
-                or w.shape[2:] != (1, 1) or int(_attr(conv, "group", 1)) != 1):
+                or uses.get(conv.input[1]) != 1 or int(_attr(conv, "group", 1)) != 1):
+            continue
+        # the weights only now: the other ~180 convolutions are not copied out for nothing
+        w = numpy_helper.to_array(weights[conv.input[1]])
+        if w.ndim != 4 or w.shape[0] != 1 or w.shape[2:] != (1, 1):
             continue
         for node, attr, value in ((transpose, "perm", [0, 1, 3, 2]), (softmax, "axis", 3)):
             del node.attribute[:]
