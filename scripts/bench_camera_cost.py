@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_stream import make_1080p  # noqa: E402
+from scripts.bench_stream import clip_1080p, sample_video  # noqa: E402
 from scripts.benchlib import write_report  # noqa: E402
 
 
@@ -101,12 +101,10 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "camera_cost.json")
     args = p.parse_args()
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
-    data = Path(os.environ.get("PLATESTREAM_DATA", ROOT.parent / "shared" / "evaldata"))
-    src = args.video or data / "videos" / "cars.mp4"
+    src = args.video or sample_video()
     if not src.is_file():
         sys.exit(f"bench_camera_cost: no video at {src} (use --video)")
-    clip = src if args.video else make_1080p(
-        src, ROOT / "reports" / "bench_media" / f"{src.stem}_1080p25.mp4")
+    clip = src if args.video else clip_1080p(src)
     report = measure(clip, args.fps, args.seconds, args.analysis_width, args.fast_decode,
                      args.threads)
     report.update({"video": str(clip), "fps": args.fps, "fast_decode": args.fast_decode,

@@ -37,19 +37,14 @@ from engine.vehicles import process as vehicle_process  # noqa: E402
 from scripts.benchlib import write_report  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 
-CLIP = ROOT / "reports" / "bench_media" / "cars_1080p25.mp4"
-
 
 def frames(n: int) -> list[np.ndarray]:
     import av
 
-    if not CLIP.exists():
-        from scripts.bench_stream import make_1080p
+    from scripts.bench_stream import clip_1080p
 
-        make_1080p(Path(os.environ.get("PLATESTREAM_DATA", ROOT.parent / "shared" / "evaldata"))
-                   / "videos" / "cars.mp4", CLIP)
     out = []
-    with av.open(str(CLIP)) as c:
+    with av.open(str(clip_1080p())) as c:
         for i, f in enumerate(c.decode(video=0)):
             if i % 10 == 0:
                 out.append(f.to_ndarray(format="bgr24", width=1280, height=720))

@@ -44,6 +44,19 @@ sys.path.insert(0, _SRC)
 FPS = 25
 
 
+def sample_video() -> Path:
+    """The labelled sample video the benchmarks read (evaldata/videos/cars.mp4)."""
+    data = Path(os.environ.get("PLATESTREAM_DATA", ROOT.parent / "shared" / "evaldata"))
+    return data / "videos" / "cars.mp4"
+
+
+def clip_1080p(src: Path | None = None) -> Path:
+    """The 1080p25 copy of ``src`` (default the sample video), made once under
+    reports/bench_media/."""
+    src = src or sample_video()
+    return make_1080p(src, ROOT / "reports" / "bench_media" / f"{src.stem}_1080p25.mp4")
+
+
 def make_1080p(src: Path, dst: Path) -> Path:
     """Re-encode ``src`` as 1920x1080 at a constant 25 fps (every decoded frame, re-timed)."""
     if dst.exists():
@@ -203,9 +216,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(run_one(args.one, args.clip, args)))
         return 0
-    data = Path(os.environ.get("PLATESTREAM_DATA", ROOT.parent / "shared" / "evaldata"))
-    src = args.video or data / "videos" / "cars.mp4"
-    clip = make_1080p(src, ROOT / "reports" / "bench_media" / f"{src.stem}_1080p25.mp4")
+    clip = clip_1080p(args.video)
     rows = []
     for n in (int(x) for x in args.cameras.split(",")):
         for _ in range(args.repeat):
