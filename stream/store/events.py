@@ -153,6 +153,9 @@ class EventStore:
         self._retention_wake = threading.Event()
         self._retention_every_s = retention_every_s
         self.retention_runs = 0
+        # one retention run at a time: a call while the thread's run is half done found
+        # nothing left to delete and returned before the thread had counted its deletions
+        self._retention_lock = threading.Lock()
         self.deleted_events = 0
         self.deleted_images = 0
         try:
@@ -374,7 +377,12 @@ class EventStore:
     def enforce_retention(self, now: float | None = None) -> tuple[int, int]:
         """Delete events older than keep_days, then the oldest events' images while their
         total is above max_image_mb. Batches of RETENTION_BATCH, the writer released in
-        between. Returns (events deleted, events whose images were dropped)."""
+        between. Returns (events deleted, events whose images were dropped). A call while
+        another run is going waits for it, then runs (its counts are in ``stats``)."""
+        with self._retention_lock:
+            return self._enforce_retention(now)
+
+    def _enforce_retention(self, now: float | None) -> tuple[int, int]:
         cutoff = (time.time() if now is None else now) - self.keep_days * 86400.0
         deleted = dropped = 0
         while not self._closed.is_set():
