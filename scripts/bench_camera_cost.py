@@ -35,13 +35,14 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
             threads: int) -> dict:
     import av
     import numpy as np
+    from av.video.reformatter import VideoReformatter
 
     from engine import Recognizer
     from stream.motion import MotionGate
-    from stream.sources.reader import FAST_DECODE_OPTIONS, analysis_size
+    from stream.sources.reader import FAST_DECODE_OPTIONS, analysis_size, to_bgr
 
     rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=threads)
-    gate = MotionGate()
+    gate, scaler = MotionGate(), VideoReformatter()
     spent = dict.fromkeys(("decode", "convert", "motion", "recognize"), 0.0)
     decoded = analysed = plates = 0
     with av.open(str(clip)) as container:
@@ -64,8 +65,7 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
             decoded += 1
             if (decoded - 1) % every:
                 continue
-            image = frame.to_ndarray(width=w, height=h, format="bgr24",
-                                     interpolation="FAST_BILINEAR")
+            image = to_bgr(scaler, frame, w, h)
             t2 = time.perf_counter()
             gate.moved(image, decoded / rate)
             t3 = time.perf_counter()

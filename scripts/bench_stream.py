@@ -85,6 +85,7 @@ def _totals(status: dict) -> dict:
     keys = ("frames_decoded", "frames_sampled", "frames_analysed", "frames_dropped",
             "frames_skipped_still", "events")
     out = {k: sum(c[k] for c in cams) for k in keys}
+    out["frames_shed"] = sum(c.get("frames_shed", 0) for c in cams)  # none before 2026-11-27
     out["min_decoded"] = min(c["frames_decoded"] for c in cams)
     return out
 
@@ -99,6 +100,10 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
     from stream.engine_worker import EngineWorker
     from stream.pipeline import Pipeline
 
+    if args.decoder_nice is not None:
+        import stream.sources.reader as reader
+
+        reader.DECODER_NICE = args.decoder_nice
     with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:
         cams = {}
         for i in range(n):
@@ -160,6 +165,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "frames_analysed": d["frames_analysed"],
         "frames_skipped_still": d["frames_skipped_still"],
         "frames_dropped": d["frames_dropped"],
+        "frames_shed": d["frames_shed"],
         "drop_ratio": round(drop_ratio, 3),
         "events": d["events"],
         "cpu_percent": round(cpu, 1),
@@ -205,6 +211,8 @@ def main() -> int:
                    help="frames of a camera in the engine at once (default: the config's)")
     p.add_argument("--threads", type=int, default=None,
                    help="ONNX Runtime threads per run (default: cores / workers, as `run`)")
+    p.add_argument("--decoder-nice", type=int, default=None,
+                   help="the decoding threads' nice value (default: the reader's DECODER_NICE)")
     p.add_argument("--workers", type=int, default=2, help="engine worker threads")
     p.add_argument("--max-batch", type=int, default=8,
                    help="frames per engine call (engine.max_batch; default 8, as `run`)")
@@ -223,8 +231,9 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
                    "--duration", str(args.duration), "--warmup", str(args.warmup),
                    "--sample", str(args.sample), "--workers", str(args.workers)]
-            for flag in ("threads", "fps", "precision", "src", "max_inflight", "max_batch"):
-                if getattr(args, flag):
+            for flag in ("threads", "fps", "precision", "src", "max_inflight", "max_batch",
+                         "decoder_nice"):
+                if getattr(args, flag) is not None:
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:
                 cmd.append("--no-motion")
@@ -266,6 +275,7 @@ def main() -> int:
         "threads": args.threads or "cores / workers",
         "max_inflight": args.max_inflight or "config default",
         "workers": args.workers, "max_batch": args.max_batch,
+        "decoder_nice": "reader default" if args.decoder_nice is None else args.decoder_nice,
         "duration_s": args.duration, "cpu_count": os.cpu_count(), "machine": platform.node(),
         "python": platform.python_version(), "results": rows, "largest_realtime_n": best,
         "criterion": "every camera decodes >= 95% of 25 fps and <= 5% of sampled frames dropped",

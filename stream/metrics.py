@@ -19,8 +19,9 @@ __all__ = ["PipelineCollector"]
 _CAMERA_COUNTERS = (
     ("frames_decoded", "Frames decoded"),
     ("frames_analysed", "Frames sent through the engine"),
-    ("frames_dropped", "Frames dropped because analysis was behind"),
+    ("frames_dropped", "Sampled frames not analysed: analysis or decoding behind"),
     ("frames_skipped_still", "Frames skipped by the motion gate"),
+    ("frames_shed", "Sampled frames left out while decoding ran behind real time"),
     ("reconnects", "Reconnects after a disconnect, error or stall"),
     ("events", "Events emitted"),
 )
@@ -41,6 +42,9 @@ class PipelineCollector(Collector):
                                "1 while the camera delivers frames", labels=["camera"])
         fps = GaugeMetricFamily("platestream_camera_fps", "Decoded frames per second",
                                 labels=["camera"])
+        lag = GaugeMetricFamily("platestream_camera_decode_lag_seconds",
+                                "How far decoding runs behind the source's clock",
+                                labels=["camera"])
         pending = GaugeMetricFamily("platestream_output_pending",
                                     "Events waiting for delivery", labels=["output"])
         failed = GaugeMetricFamily("platestream_output_failed",
@@ -51,8 +55,9 @@ class PipelineCollector(Collector):
                 fam.add_metric([name], c[key])
             up.add_metric([name], 1.0 if c["state"] == "streaming" else 0.0)
             fps.add_metric([name], c["fps"])
+            lag.add_metric([name], c["decode_lag_s"])
         for name, o in st["outputs"].items():
             pending.add_metric([name], o["pending"])
             failed.add_metric([name], o["failed"])
         yield from cams.values()
-        yield from (up, fps, pending, failed)
+        yield from (up, fps, lag, pending, failed)

@@ -75,7 +75,12 @@ class _Camera:
             "frames_decoded": r.decoded,
             "frames_sampled": r.sampled,
             "frames_analysed": a.analysed,
-            "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable,
+            # sampled and not analysed: the engine behind (latest wins, busy, unreachable) or
+            # the decoder behind (shed)
+            "frames_dropped": self.slot.dropped + a.engine_busy + a.engine_unavailable
+            + r.shed,
+            "frames_shed": r.shed,
+            "decode_lag_s": round(r.lag_s, 2),
             "frames_skipped_still": a.skipped_still,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(

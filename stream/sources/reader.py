@@ -8,6 +8,8 @@ are finished, then the reader reconnects with capped exponential backoff.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any
 
 import av
 import cv2
+from av.video.reformatter import VideoReformatter
 
 from stream.backoff import Backoff
 from stream.config import CameraConfig
@@ -24,7 +27,7 @@ from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
 
-__all__ = ["CameraReader", "ReaderStats", "analysis_size", "probe_file"]
+__all__ = ["CameraReader", "DecodeLag", "ReaderStats", "analysis_size", "probe_file", "to_bgr"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class ReaderStats:
     state: str = "starting"
     decoded: int = 0
     sampled: int = 0
+    shed: int = 0  # sampled frames left out because decoding ran behind real time
+    lag_s: float = 0.0  # how far decoding runs behind the source's clock (live, paced)
     reconnects: int = 0
     last_error: str | None = None
     last_frame_time: datetime | None = None
@@ -100,6 +105,16 @@ _TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90
 
 DECODER_THREADS = 1
 FAST_DECODE_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
+# The engine before the decoders. Decoding has slack (a frame decoded late is still
+# analysed) but a frame the engine gets to late is dropped (latest wins); with equal
+# priorities 8 decoding threads took 4/5 of the CPU from the 2 engine threads and 54-57 % of
+# the sampled frames were dropped, at nice 5 2-4 % (scripts/bench_stream.py --fps 5
+# --cameras 8, docs/perf/README.md). Raising one's own nice needs no privilege.
+DECODER_NICE = 5
+# When decoding does fall behind the source's clock anyway (more work than CPU), the camera
+# sheds every other sampled frame until it has caught up: dropping analysis frames evenly,
+# rather than a live camera lagging further and further behind until its server gives up.
+SHED_LAG_S = 1.0
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -108,6 +123,43 @@ def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
         return width, height
     h = max(2, round(height * max_width / width / 2) * 2)
     return max_width, h
+
+
+class DecodeLag:
+    """How many seconds decoding runs behind the source's clock (``update`` per frame).
+
+    Measured against the most timely frame so far (now - position at its smallest). The
+    baseline may creep forward by DRIFT of the video's time, so a camera whose clock runs a
+    little slow (crystal drift, tens of ppm: seconds a day) never adds up to a lag, while
+    decoding that cannot keep up (behind by 5 % of real time and more) does. A timestamp that
+    goes back or jumps more than RESET_S (a new stream, a camera reboot) starts afresh.
+    """
+
+    DRIFT = 0.01
+    RESET_S = 30.0
+
+    def __init__(self) -> None:
+        self._base: float | None = None
+        self._last = 0.0
+
+    def update(self, now: float, position: float) -> float:
+        ahead = now - position
+        if self._base is None or position < self._last or ahead - self._base > self.RESET_S:
+            self._base = ahead
+        else:
+            self._base = min(self._base + self.DRIFT * (position - self._last), ahead)
+        self._last = position
+        return ahead - self._base
+
+
+def to_bgr(scaler: VideoReformatter, frame: Any, width: int, height: int) -> Any:
+    """``frame`` scaled to width×height BGR (numpy), by ``scaler`` on this thread.
+
+    One scaler per camera keeps its scaling context while the size stays (``to_ndarray``
+    with a size made a context and a thread pool for every frame: ~1 ms more CPU a frame).
+    """
+    return scaler.reformat(frame, width=width, height=height, format="bgr24",
+                           interpolation="FAST_BILINEAR", threads=1).to_ndarray()
 
 
 class CameraReader(StoppableThread):
@@ -129,6 +181,9 @@ class CameraReader(StoppableThread):
         self._scene = SceneChange()
         self._last_ts = 0.0
         self._index = 0
+        self._shedding = False
+        self._shed_next = False
+        self._scaler = VideoReformatter()  # see to_bgr
 
     def stop(self, timeout: float | None = None) -> bool:
         """A read blocks up to ``read_timeout``: wait that long plus 5 s by default."""
@@ -161,6 +216,10 @@ class CameraReader(StoppableThread):
 
     def run(self) -> None:
         cam, stop = self.cam, self.stopping
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODER_NICE)
+        except (OSError, AttributeError):  # not Linux: every thread as the process
+            pass
         while not stop.is_set():
             self.stats.state = "connecting"
             reason = "end of stream"
@@ -222,11 +281,14 @@ class CameraReader(StoppableThread):
             # speedups.
             stream.codec_context.options = FAST_DECODE_OPTIONS
         pacing = not cam.live and cam.realtime
+        self._shedding = self._shed_next = False
+        stats.lag_s = 0.0
         rate = float(stream.average_rate or stream.guessed_rate or 25)
         pos0: float | None = None
         t_start = time.monotonic()
         n_in_open = 0
         last_pos = -1e9
+        lag = DecodeLag()
         for frame in container.decode(stream):
             if stop.is_set():
                 return
@@ -245,13 +307,29 @@ class CameraReader(StoppableThread):
             position = t - pos0
             if pacing and (delay := t_start + position - now) > 0 and stop.wait(delay):
                 return
+            if cam.live or pacing:
+                stats.lag_s = lag.update(time.monotonic(), position)
             if cam.fps is not None:
                 if position - last_pos < 1.0 / cam.fps - 1e-3:
                     continue
             elif (n_in_open - 1) % cam.sample:
                 continue
             last_pos = position
+            if self._shed(stats.lag_s):
+                stats.sampled += 1
+                stats.shed += 1
+                continue
             self._put(frame, position)
+
+    def _shed(self, lag: float) -> bool:
+        """Whether to leave this sampled frame out: every other one while decoding is more
+        than SHED_LAG_S behind, until it is back within half of that."""
+        if lag > SHED_LAG_S:
+            self._shedding = True
+        elif lag < SHED_LAG_S / 2:
+            self._shedding = False
+        self._shed_next = self._shedding and not self._shed_next
+        return self._shed_next
 
     def _put(self, frame: Any, position: float) -> None:
         # Phone videos store the picture sideways plus a display matrix saying how to turn
@@ -262,8 +340,7 @@ class CameraReader(StoppableThread):
                                                                          frame.height)
         w, h = analysis_size(shown_w, shown_h, self.cam.analysis_width)
         self.stats.source_size = (shown_w, shown_h)
-        image = frame.to_ndarray(width=h if sideways else w, height=w if sideways else h,
-                                 format="bgr24", interpolation="FAST_BILINEAR")
+        image = to_bgr(self._scaler, frame, h if sideways else w, w if sideways else h)
         if turn is not None:
             image = cv2.rotate(image, turn)
         # Compared frame to frame here, where every sampled frame passes: the analysis side

@@ -82,6 +82,8 @@ def test_run_with_server_serves_status_metrics_and_snapshot(tmp_path, evaldata, 
         code, metrics = _get(f"{base}/metrics")
         assert code == 200
         assert 'platestream_camera_frames_decoded_total{camera="street"}' in metrics
+        assert 'platestream_camera_frames_shed_total{camera="street"}' in metrics
+        assert 'platestream_camera_decode_lag_seconds{camera="street"}' in metrics
         assert 'platestream_output_pending{output="jsonl"}' in metrics
         sample = next(e for e in endtoend if e["region"] == "us")
         body = asyncio.run(_read_plate(f"{base}/v1/plate-reader/", evaldata / sample["image"]))
