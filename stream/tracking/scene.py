@@ -34,19 +34,25 @@ class SceneChange:
         self.width = width
         self._prev: np.ndarray | None = None
 
-    def fraction(self, image: np.ndarray) -> float:
-        """Share of thumbnail pixels that changed since the previous call (0 for the first)."""
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (self.width, max(1, h * self.width // w)),
+    def fraction(self, image: np.ndarray, grey: np.ndarray | None = None) -> float:
+        """Share of thumbnail pixels that changed since the previous call (0 for the first).
+
+        ``grey``: a grey thumbnail of ``image`` at least ``width`` wide, to start from instead
+        of the full frame (stream.motion.grey_thumbnail)."""
+        src = grey if grey is not None and grey.shape[1] >= self.width else image
+        h, w = src.shape[:2]
+        small = cv2.resize(src, (self.width, max(1, h * self.width // w)),
                            interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
+        if small.ndim == 3:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        small = cv2.GaussianBlur(small, (3, 3), 0)
         prev, self._prev = self._prev, small
         if prev is None or prev.shape != small.shape:
             return 0.0
         return float(np.count_nonzero(cv2.absdiff(small, prev) > self.pixel_delta)) / small.size
 
-    def changed(self, image: np.ndarray) -> bool:
-        return self.fraction(image) >= self.min_fraction
+    def changed(self, image: np.ndarray, grey: np.ndarray | None = None) -> bool:
+        return self.fraction(image, grey) >= self.min_fraction
 
     def reset(self) -> None:
         self._prev = None

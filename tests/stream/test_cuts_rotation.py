@@ -75,3 +75,32 @@ def test_rotation_metadata_is_applied_before_analysis(tmp_path, evaldata, engine
     events = _run(tmp_path, video, engine_worker)
     assert [e["results"][0]["plate"] for e in events] == ["ls15ebc"]
     assert events[0]["image_width"] == 960 and events[0]["image_height"] == 540
+
+
+def test_scene_check_from_the_shared_thumbnail_finds_the_same_cut(evaldata):
+    # The reader hands the scene check and the motion gate one grey thumbnail per frame; the
+    # scene check from it must find what it finds from the whole frame: the one cut inside
+    # cars.mp4 and none in license_plate.mp4.
+    import numpy as np
+    from av.video.reformatter import VideoReformatter
+
+    from stream.motion import THUMB_WIDTH
+    from stream.sources.reader import to_grey_thumbnail
+    from stream.tracking.scene import SceneChange
+
+    for name, cuts in (("cars.mp4", 1), ("license_plate.mp4", 0)):
+        whole, shared, scaler = SceneChange(), SceneChange(), VideoReformatter()
+        a, b = [], []
+        with av.open(str(evaldata / "videos" / name)) as c:
+            for i, f in enumerate(c.decode(video=0)):
+                if i % 2 == 0:
+                    img = f.to_ndarray(format="bgr24")
+                    h, w = img.shape[:2]
+                    a.append(whole.fraction(img))
+                    b.append(shared.fraction(img, to_grey_thumbnail(
+                        scaler, f, THUMB_WIDTH, h * THUMB_WIDTH // w)))
+        a, b = np.array(a), np.array(b)
+        assert np.abs(a - b).max() < 0.01, name
+        assert np.count_nonzero(a >= whole.min_fraction) == cuts, name
+        assert list(np.nonzero(b >= shared.min_fraction)[0]) == list(
+            np.nonzero(a >= whole.min_fraction)[0]), name
