@@ -156,8 +156,7 @@ class CameraAnalyzer(StoppableThread):
 
     def _start(self, frame: Frame) -> _Step:
         self.last_frame = frame
-        if self._gate is not None and not self._gate.moved(lambda: frame.image, frame.ts,
-                                                          frame.thumb):
+        if self._gate is not None and not self._gate.moved(frame.image, frame.ts, frame.thumb):
             return _Step(frame, still=True)
         return _Step(frame, future=self._submit(frame))
 

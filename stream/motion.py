@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 
@@ -45,16 +43,13 @@ class MotionGate:
         self._ref: np.ndarray | None = None
         self._ref_ts = 0.0
 
-    def moved(self, image: Callable[[], np.ndarray] | np.ndarray, ts: float,
-              thumb: np.ndarray | None = None) -> bool:
-        """Whether the frame moved since the last frame that went to inference.
-
-        ``image``: the BGR frame, or a function giving it (called only when ``thumb``, the
-        frame's ``grey_thumbnail`` when already made, is missing or of another width)."""
+    def moved(self, image: np.ndarray, ts: float, thumb: np.ndarray | None = None) -> bool:
+        """Whether ``image`` moved since the last frame that went to inference; ``thumb``:
+        its ``grey_thumbnail`` when already made."""
         if thumb is not None and thumb.shape[1] == self.width:
             small = thumb
         else:
-            small = grey_thumbnail(image() if callable(image) else image, self.width)
+            small = grey_thumbnail(image, self.width)
         if self._ref is None or self._ref.shape != small.shape or (
             ts - self._ref_ts >= self.max_skip_s
         ):

@@ -7,17 +7,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Frame", "SourceEnded", "FrameSlot", "Pixels"]
-
-
-class Pixels(Protocol):
-    """A picture made on first use (stream.sources.reader.LazyImage)."""
-
-    def get(self) -> np.ndarray: ...
+__all__ = ["Frame", "SourceEnded", "FrameSlot"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -25,9 +18,7 @@ class Frame:
     """One analysis frame.
 
     Attributes:
-        pixels: the picture: an ndarray, or made on first use of ``image`` (the reader
-            converts a decoded frame only when something looks at it: frames the motion gate
-            skips or a newer frame replaces never are).
+        image: (h, w, 3) uint8 BGR at the analysis size.
         ts: seconds on the camera's own clock, only ever increasing (files: media position
             plus an offset per loop/reopen; live: monotonic time). Tracking runs on it.
         wall: when it was decoded, UTC.
@@ -39,7 +30,7 @@ class Frame:
         thumb: its grey thumbnail (stream.motion.grey_thumbnail), for the motion gate.
     """
 
-    pixels: np.ndarray | Pixels
+    image: np.ndarray
     ts: float
     wall: datetime
     position: float | None
@@ -47,12 +38,6 @@ class Frame:
     scale: float
     cut: bool = False
     thumb: np.ndarray | None = None
-
-    @property
-    def image(self) -> np.ndarray:
-        """(h, w, 3) uint8 BGR at the analysis size."""
-        p = self.pixels
-        return p if isinstance(p, np.ndarray) else p.get()
 
 
 @dataclass(frozen=True, slots=True)

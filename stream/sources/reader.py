@@ -29,7 +29,7 @@ from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
 
 __all__ = ["CameraReader", "DecodeLag", "ReaderStats", "analysis_size", "probe_file", "to_bgr",
-           "to_grey_thumbnail", "LazyImage"]
+           "to_grey_thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -175,33 +175,6 @@ def to_grey_thumbnail(scaler: VideoReformatter, frame: Any, width: int, height: 
                            interpolation="AREA", threads=1).to_ndarray()
 
 
-class LazyImage:
-    """A decoded frame's BGR picture at the analysis size, converted on first ``get`` (from
-    any thread; each thread keeps its own scaler) and kept; the decoded frame is let go then.
-    """
-
-    __slots__ = ("_frame", "_size", "_turn", "_image", "_lock")
-    _scalers = threading.local()
-
-    def __init__(self, frame: Any, width: int, height: int, turn: int | None) -> None:
-        self._frame = frame
-        self._size = (width, height)
-        self._turn = turn
-        self._image: Any = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        with self._lock:
-            if self._image is None:
-                scaler = getattr(self._scalers, "scaler", None)
-                if scaler is None:
-                    scaler = self._scalers.scaler = VideoReformatter()
-                image = to_bgr(scaler, self._frame, *self._size)
-                self._image = image if self._turn is None else cv2.rotate(image, self._turn)
-                self._frame = None
-            return self._image
-
-
 class CameraReader(StoppableThread):
     """Decodes one camera into a FrameSlot.
 
@@ -223,7 +196,8 @@ class CameraReader(StoppableThread):
         self._index = 0
         self._shedding = False
         self._shed_next = False
-        self._thumbs = VideoReformatter()  # see to_grey_thumbnail
+        self._scaler = VideoReformatter()  # see to_bgr
+        self._thumbs = VideoReformatter()  # a scaler per output size keeps its context
 
     def stop(self, timeout: float | None = None) -> bool:
         """A read blocks up to ``read_timeout``: wait that long plus 5 s by default."""
@@ -380,9 +354,9 @@ class CameraReader(StoppableThread):
                                                                          frame.height)
         w, h = analysis_size(shown_w, shown_h, self.cam.analysis_width)
         self.stats.source_size = (shown_w, shown_h)
-        # converted to BGR only when analysed (or shown): not for frames the motion gate
-        # skips or a newer frame replaces in the slot (~4 ms of CPU each at 1080p)
-        image = LazyImage(frame, h if sideways else w, w if sideways else h, turn)
+        image = to_bgr(self._scaler, frame, h if sideways else w, w if sideways else h)
+        if turn is not None:
+            image = cv2.rotate(image, turn)
         # Compared frame to frame here, where every sampled frame passes: the analysis side
         # sees only the frames it has time for, far apart under load.
         tw, th = THUMB_WIDTH, max(1, h * THUMB_WIDTH // w)
@@ -390,7 +364,7 @@ class CameraReader(StoppableThread):
                                   tw if sideways else th)
         if turn is not None:
             thumb = cv2.rotate(thumb, turn)
-        cut = self._scene.changed(None, thumb)
+        cut = self._scene.changed(image, thumb)
         ts = time.monotonic() if self.cam.live else self._ts_base + position
         self._last_ts = ts
         self.stats.sampled += 1

@@ -34,13 +34,12 @@ class SceneChange:
         self.width = width
         self._prev: np.ndarray | None = None
 
-    def fraction(self, image: np.ndarray | None, grey: np.ndarray | None = None) -> float:
+    def fraction(self, image: np.ndarray, grey: np.ndarray | None = None) -> float:
         """Share of thumbnail pixels that changed since the previous call (0 for the first).
 
         ``grey``: a grey thumbnail of ``image`` at least ``width`` wide, to start from instead
-        of the full frame (stream.motion.grey_thumbnail); ``image`` may then be None."""
+        of the full frame (stream.motion.grey_thumbnail)."""
         src = grey if grey is not None and grey.shape[1] >= self.width else image
-        assert src is not None, "an image or a grey thumbnail at least width wide"
         h, w = src.shape[:2]
         small = cv2.resize(src, (self.width, max(1, h * self.width // w)),
                            interpolation=cv2.INTER_AREA)
@@ -52,7 +51,7 @@ class SceneChange:
             return 0.0
         return float(np.count_nonzero(cv2.absdiff(small, prev) > self.pixel_delta)) / small.size
 
-    def changed(self, image: np.ndarray | None, grey: np.ndarray | None = None) -> bool:
+    def changed(self, image: np.ndarray, grey: np.ndarray | None = None) -> bool:
         return self.fraction(image, grey) >= self.min_fraction
 
     def reset(self) -> None:
