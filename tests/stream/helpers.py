@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
+from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import yaml
 
 from stream.config import StreamConfig, load_config
@@ -44,3 +49,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_video(path: Path, images: Iterable[np.ndarray], fps: int, rotation: int = 0) -> Path:
+    """Encode BGR ``images`` (any iterable, read once) as H.264 at ``fps`` into ``path``;
+    ``rotation``: a display matrix (degrees), as phones store sideways video."""
+    it = iter(images)
+    first = next(it)
+    h, w = first.shape[:2]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "20"}
+        if rotation:
+            vs.set_display_rotation(rotation)
+        for i, img in enumerate(itertools.chain([first], it)):
+            f = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path

@@ -4,7 +4,6 @@ made from the sample videos at test time, with PyAV, in a temp dir."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -12,30 +11,12 @@ import cv2
 from rapidfuzz import fuzz
 
 from stream.pipeline import Pipeline
-from tests.stream.helpers import make_config, read_jsonl, wait_for
+from tests.stream.helpers import make_config, read_jsonl, wait_for, write_video
 
 
 def _frames(path: Path) -> list:
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
-
-
-def _write(path: Path, images: list, fps: int, rotation: int = 0) -> Path:
-    h, w = images[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "20"}
-        if rotation:
-            vs.set_display_rotation(rotation)
-        for i, img in enumerate(images):
-            f = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
-            f.pts, f.time_base = i, Fraction(1, fps)
-            for p in vs.encode(f):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-    return path
 
 
 def _run(tmp_path: Path, video: Path, engine_worker, **cam) -> list[dict]:
@@ -55,7 +36,7 @@ def test_hard_cuts_between_vehicles_give_every_plate(tmp_path, evaldata, engine_
     street = _frames(evaldata / "videos" / "license_plate.mp4")
     toll = _frames(evaldata / "videos" / "cars.mp4")
     clip = street[70:140] + toll[0:50] + toll[100:135] + toll[290:339]
-    video = _write(tmp_path / "cuts.mp4", clip, 25)
+    video = write_video(tmp_path / "cuts.mp4", clip, 25)
     events = _run(tmp_path, video, engine_worker, sample=2, memory_decay=0)
     plates = [e["results"][0]["plate"] for e in events]
     for label in ("ls15ebc", "34a36837", "34a23126", "89c20339"):
@@ -68,7 +49,7 @@ def test_rotation_metadata_is_applied_before_analysis(tmp_path, evaldata, engine
     back. Analysed sideways the detector finds no plate; turned, the car's plate is read."""
     street = _frames(evaldata / "videos" / "license_plate.mp4")[::2]
     turned = [cv2.rotate(cv2.resize(f, (960, 540)), cv2.ROTATE_90_CLOCKWISE) for f in street]
-    video = _write(tmp_path / "phone.mp4", turned, 15, rotation=90)
+    video = write_video(tmp_path / "phone.mp4", turned, 15, rotation=90)
     with av.open(str(video)) as c:  # the copy really is stored sideways with a rotation
         f = next(c.decode(video=0))
         assert (f.width, f.height, f.rotation) == (540, 960, 90)

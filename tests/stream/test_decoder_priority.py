@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import threading
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 import stream.sources.reader as reader_mod
 from stream.pipeline import Pipeline
 from stream.sources import CameraReader, FrameSlot, SourceEnded
-from tests.stream.helpers import make_config, wait_for
+from tests.stream.helpers import make_config, wait_for, write_video
 
 # A clip whose clock runs far faster than any decoder: 1e5 frames a second of video, so
 # decoding it at "real time" falls behind within a few frames.
@@ -24,22 +22,9 @@ CLOCK_FPS = 100_000
 
 @pytest.fixture(scope="module")
 def fast_clock_clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("clips") / "fast_clock.mp4"
-    rng = np.random.default_rng(7)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=CLOCK_FPS)
-        vs.width, vs.height, vs.pix_fmt = 640, 360, "yuv420p"
-        vs.options = {"preset": "ultrafast"}
-        vs.codec_context.time_base = Fraction(1, CLOCK_FPS)
-        base = rng.integers(0, 255, (360, 640, 3), np.uint8)
-        for i in range(400):
-            frame = av.VideoFrame.from_ndarray(np.roll(base, 4 * i, axis=1), format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, CLOCK_FPS)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-    return path
+    base = np.random.default_rng(7).integers(0, 255, (360, 640, 3), np.uint8)
+    return write_video(tmp_path_factory.mktemp("clips") / "fast_clock.mp4",
+                       (np.roll(base, 4 * i, axis=1) for i in range(400)), CLOCK_FPS)
 
 
 def _drain(slot: FrameSlot, positions: list[float], done: threading.Event) -> None:
