@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -230,10 +231,11 @@ class CameraReader(StoppableThread):
 
     def run(self) -> None:
         cam, stop = self.cam, self.stopping
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODER_NICE)
-        except (OSError, AttributeError):  # not Linux: every thread as the process
-            pass
+        if sys.platform.startswith("linux"):  # a thread id is a pid to setpriority only there
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODER_NICE)
+            except OSError as exc:  # e.g. a seccomp profile without setpriority
+                log.info("camera %s: decoding at the engine's priority: %s", cam.name, exc)
         while not stop.is_set():
             self.stats.state = "connecting"
             reason = "end of stream"
