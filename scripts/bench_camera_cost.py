@@ -42,15 +42,14 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
     from stream.motion import THUMB_WIDTH, MotionGate
     from stream.sources.reader import (
         FAST_DECODE_OPTIONS,
+        BgrScaler,
         analysis_size,
-        to_bgr,
         to_grey_thumbnail,
     )
     from stream.tracking.scene import SceneChange
 
     rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=threads)
-    gate, scene, scaler, thumbs = MotionGate(), SceneChange(), VideoReformatter(), \
-        VideoReformatter()
+    gate, scene, to_bgr, thumbs = MotionGate(), SceneChange(), BgrScaler(), VideoReformatter()
     spent = dict.fromkeys(("decode", "convert", "motion", "recognize"), 0.0)
     decoded = analysed = plates = 0
     with av.open(str(clip)) as container:
@@ -73,7 +72,7 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
             decoded += 1
             if (decoded - 1) % every:
                 continue
-            image = to_bgr(scaler, frame, w, h)
+            image = to_bgr(frame, w, h)
             t2 = time.perf_counter()
             thumb = to_grey_thumbnail(thumbs, frame, THUMB_WIDTH, h * THUMB_WIDTH // w)
             scene.changed(image, thumb)

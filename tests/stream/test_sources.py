@@ -87,3 +87,26 @@ def test_camera_that_never_connects_does_not_stop_the_others(tmp_path, evaldata,
         assert p.wait_delivered(10)
     events = read_jsonl(Path(cfg.output_dir) / "street.jsonl")
     assert [e["results"][0]["plate"] for e in events] == ["ls15ebc"]
+
+
+def test_bgr_scaler_matches_one_step_conversion(evaldata):
+    # scaled in YUV, then converted: the picture FFmpeg's one-step scale-and-convert gives,
+    # for a plain yuv420p frame (cars.mp4), one tagged BT.709 full range, and an rgb24 frame
+    import av
+    from av.video.reformatter import ColorRange, Colorspace
+
+    from stream.sources.reader import BgrScaler
+
+    with av.open(str(evaldata / "videos" / "cars.mp4")) as c:
+        frames = [f for i, f in zip(range(12), c.decode(video=0), strict=False) if i % 4 == 0]
+    tagged = frames[-1]
+    tagged.colorspace, tagged.color_range = Colorspace.ITU709, ColorRange.JPEG
+    frames.append(tagged.reformat(format="rgb24"))
+    to_bgr = BgrScaler()
+    for frame in frames:
+        for w, h in ((960, 540), (1280, 720), (640, 360)):
+            want = frame.to_ndarray(width=w, height=h, format="bgr24",
+                                    interpolation="FAST_BILINEAR")
+            got = to_bgr(frame, w, h)
+            assert got.shape == (h, w, 3) and got.dtype == np.uint8
+            assert np.abs(got.astype(np.int16) - want).mean() < 1.5, (frame.format.name, w)
