@@ -39,7 +39,7 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
     from av.video.reformatter import VideoReformatter
 
     from engine import Recognizer
-    from stream.motion import THUMB_WIDTH, MotionGate
+    from stream.motion import THUMB_WIDTH, MotionGate, thumbnail_height
     from stream.sources.reader import (
         FAST_DECODE_OPTIONS,
         BgrScaler,
@@ -74,7 +74,7 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
                 continue
             image = to_bgr(frame, w, h)
             t2 = time.perf_counter()
-            thumb = to_grey_thumbnail(thumbs, frame, THUMB_WIDTH, h * THUMB_WIDTH // w)
+            thumb = to_grey_thumbnail(thumbs, frame, THUMB_WIDTH, thumbnail_height(w, h))
             scene.changed(image, thumb)
             gate.moved(image, decoded / rate, thumb)
             t3 = time.perf_counter()

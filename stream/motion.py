@@ -5,9 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["MotionGate", "grey_thumbnail", "THUMB_WIDTH"]
+__all__ = ["MotionGate", "grey_thumbnail", "thumbnail_height", "THUMB_WIDTH"]
 
 THUMB_WIDTH = 160
+
+
+def thumbnail_height(w: int, h: int, width: int = THUMB_WIDTH) -> int:
+    """The height of a ``width``-wide thumbnail of a w×h picture."""
+    return max(1, h * width // w)
 
 
 def grey_thumbnail(image: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
@@ -18,7 +23,8 @@ def grey_thumbnail(image: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
     motion gate, which each made their own from the 1280-wide BGR frame (1.3 ms each).
     """
     h, w = image.shape[:2]
-    small = cv2.resize(image, (width, max(1, h * width // w)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, (width, thumbnail_height(w, h, width)),
+                       interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
 

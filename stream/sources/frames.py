@@ -27,7 +27,8 @@ class Frame:
         scale: analysis size / source size (zones are given in source pixels).
         cut: the picture changed as a whole (scene cut, fast pan) since the frame before
             it that the decoder saw: no track carries over.
-        thumb: its grey thumbnail (stream.motion.grey_thumbnail), for the motion gate.
+        thumb: its grey thumbnail (stream.sources.reader.to_grey_thumbnail), for the motion
+            gate.
     """
 
     image: np.ndarray

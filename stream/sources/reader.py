@@ -24,7 +24,7 @@ from av.video.reformatter import VideoReformatter
 from stream.backoff import Backoff
 from stream.config import CameraConfig
 from stream.lifecycle import StoppableThread
-from stream.motion import THUMB_WIDTH
+from stream.motion import THUMB_WIDTH, thumbnail_height
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
@@ -373,7 +373,7 @@ class CameraReader(StoppableThread):
             image = cv2.rotate(image, turn)
         # Compared frame to frame here, where every sampled frame passes: the analysis side
         # sees only the frames it has time for, far apart under load.
-        tw, th = THUMB_WIDTH, max(1, h * THUMB_WIDTH // w)
+        tw, th = THUMB_WIDTH, thumbnail_height(w, h)
         thumb = to_grey_thumbnail(self._thumbs, frame, th if sideways else tw,
                                   tw if sideways else th)
         if turn is not None:

@@ -65,7 +65,7 @@ def test_scene_check_from_the_shared_thumbnail_finds_the_same_cut(evaldata):
     import numpy as np
     from av.video.reformatter import VideoReformatter
 
-    from stream.motion import THUMB_WIDTH
+    from stream.motion import THUMB_WIDTH, thumbnail_height
     from stream.sources.reader import to_grey_thumbnail
     from stream.tracking.scene import SceneChange
 
@@ -79,7 +79,7 @@ def test_scene_check_from_the_shared_thumbnail_finds_the_same_cut(evaldata):
                     h, w = img.shape[:2]
                     a.append(whole.fraction(img))
                     b.append(shared.fraction(img, to_grey_thumbnail(
-                        scaler, f, THUMB_WIDTH, h * THUMB_WIDTH // w)))
+                        scaler, f, THUMB_WIDTH, thumbnail_height(w, h))))
         a, b = np.array(a), np.array(b)
         assert np.abs(a - b).max() < 0.01, name
         assert np.count_nonzero(a >= whole.min_fraction) == cuts, name

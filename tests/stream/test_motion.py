@@ -6,7 +6,7 @@ from __future__ import annotations
 import av
 from av.video.reformatter import VideoReformatter
 
-from stream.motion import THUMB_WIDTH, MotionGate, grey_thumbnail
+from stream.motion import THUMB_WIDTH, MotionGate, grey_thumbnail, thumbnail_height
 from stream.sources.reader import to_grey_thumbnail
 
 
@@ -19,7 +19,7 @@ def _decisions(path, step: int, with_thumb: bool) -> list[bool]:
             if i % step == 0:
                 img = f.to_ndarray(format="bgr24")
                 h, w = img.shape[:2]
-                thumb = to_grey_thumbnail(scaler, f, THUMB_WIDTH, h * THUMB_WIDTH // w) \
+                thumb = to_grey_thumbnail(scaler, f, THUMB_WIDTH, thumbnail_height(w, h)) \
                     if with_thumb else None
                 out.append(gate.moved(img, i / rate, thumb))
     return out
