@@ -40,8 +40,8 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
 
     from engine import Recognizer
     from stream.motion import THUMB_WIDTH, MotionGate, thumbnail_height
+    from stream.sources.decoding import FAST_DECODE_OPTIONS
     from stream.sources.reader import (
-        FAST_DECODE_OPTIONS,
         BgrScaler,
         analysis_size,
         to_grey_thumbnail,

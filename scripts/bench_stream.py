@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else str(ROOT)
 sys.path.insert(0, _SRC)
 FPS = 25
+FAST_DECODE = {"true": True, "false": False, "auto": "auto"}
 
 
 def sample_video() -> Path:
@@ -86,6 +87,9 @@ def _totals(status: dict) -> dict:
             "frames_skipped_still", "events")
     out = {k: sum(c[k] for c in cams) for k in keys}
     out["frames_shed"] = sum(c.get("frames_shed", 0) for c in cams)  # none before 2026-11-27
+    # cameras decoding without the deblocking filter at the end, and switches (stop 21 on)
+    out["fast_decode_cameras"] = sum(c.get("fast_decode") is True for c in cams)
+    out["fast_decode_switches"] = sum(c.get("fast_decode_switches", 0) for c in cams)
     out["min_decoded"] = min(c["frames_decoded"] for c in cams)
     return out
 
@@ -112,7 +116,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                 copy.write_bytes(video.read_bytes()))
             cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
                                "motion": not args.no_motion,
-                               **({"fast_decode": True} if args.fast_decode else {}),
+                               **({"fast_decode": FAST_DECODE[args.fast_decode]}
+                                  if args.fast_decode else {}),
                                **({"fps": args.fps} if args.fps else {"sample": args.sample}),
                                **({"max_inflight": args.max_inflight}
                                   if args.max_inflight else {})}
@@ -166,6 +171,9 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "frames_skipped_still": d["frames_skipped_still"],
         "frames_dropped": d["frames_dropped"],
         "frames_shed": d["frames_shed"],
+        # at the end of the run, and over the whole run (warm-up included)
+        "fast_decode_cameras": s1["fast_decode_cameras"],
+        "fast_decode_switches": s1["fast_decode_switches"],
         "drop_ratio": round(drop_ratio, 3),
         "events": d["events"],
         "cpu_percent": round(cpu, 1),
@@ -205,8 +213,9 @@ def main() -> int:
     p.add_argument("--plot", type=Path, help="write a PNG of RSS and CPU per camera vs N "
                    "(needs matplotlib)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
-    p.add_argument("--fast-decode", action="store_true",
-                   help="cameras' fast_decode: true (no H.264 deblocking filter)")
+    p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
+                   help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
+                        "(only while overloaded; default: the config's, auto since stop 21)")
     p.add_argument("--max-inflight", type=int, default=None,
                    help="frames of a camera in the engine at once (default: the config's)")
     p.add_argument("--threads", type=int, default=None,
@@ -238,7 +247,7 @@ def main() -> int:
             if args.no_motion:
                 cmd.append("--no-motion")
             if args.fast_decode:
-                cmd.append("--fast-decode")
+                cmd += ["--fast-decode", args.fast_decode]
             out = subprocess.run(cmd, capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": ""})
             if out.returncode != 0:
@@ -253,7 +262,7 @@ def main() -> int:
     best = max((r["cameras"] for r in rows if r["real_time"]), default=0)
     header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still", "dropped",
               "drop %", "CPU %", "CPU %/cam", "peak RSS MB", "RSS MB/cam", "mean batch",
-              "load 1m", "real time")
+              "load 1m", "fast-decoding cams", "real time")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
@@ -263,6 +272,7 @@ def main() -> int:
             r["cpu_percent"], r.get("cpu_per_camera_percent"), r["peak_rss_mb"],
             r.get("rss_per_camera_mb"), r.get("mean_batch"),
             "/".join(str(x) for x in r.get("load_avg_1min", [])),
+            r.get("fast_decode_cameras", "-"),
             "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")
     if args.plot:
@@ -271,7 +281,7 @@ def main() -> int:
     report = {
         "src": _SRC, "fps": args.fps,
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
-        "motion_gate": not args.no_motion, "fast_decode": args.fast_decode,
+        "motion_gate": not args.no_motion, "fast_decode": args.fast_decode or "config default",
         "threads": args.threads or "cores / workers",
         "max_inflight": args.max_inflight or "config default",
         "workers": args.workers, "max_batch": args.max_batch,

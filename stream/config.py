@@ -78,9 +78,9 @@ class CameraConfig:
     match_ratio: float = field(default=80.0, metadata={"ge": 0, "le": 100,
                                                        "help": "fuzzy % for 'same plate'"})
     motion: bool = field(default=True, metadata={"help": "skip frames where nothing moved"})
-    fast_decode: bool = field(default=False, metadata={
+    fast_decode: bool | Literal["auto"] = field(default="auto", metadata={
         "help": "H.264/HEVC: skip the deblocking filter (1.5x faster decoding, blockier "
-                "frames)"})
+                "frames); auto: only while the box is overloaded"})
     max_inflight: int = field(default=2, metadata={
         "ge": 1, "le": 8, "help": "frames of this camera in the engine at once (results are "
                                   "applied in frame order)"})

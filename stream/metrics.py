@@ -45,6 +45,9 @@ class PipelineCollector(Collector):
         lag = GaugeMetricFamily("platestream_camera_decode_lag_seconds",
                                 "How far decoding runs behind the source's clock",
                                 labels=["camera"])
+        fast = GaugeMetricFamily("platestream_camera_fast_decode",
+                                 "1 while decoding without the deblocking filter",
+                                 labels=["camera"])
         pending = GaugeMetricFamily("platestream_output_pending",
                                     "Events waiting for delivery", labels=["output"])
         failed = GaugeMetricFamily("platestream_output_failed",
@@ -56,8 +59,9 @@ class PipelineCollector(Collector):
             up.add_metric([name], 1.0 if c["state"] == "streaming" else 0.0)
             fps.add_metric([name], c["fps"])
             lag.add_metric([name], c["decode_lag_s"])
+            fast.add_metric([name], 1.0 if c["fast_decode"] else 0.0)
         for name, o in st["outputs"].items():
             pending.add_metric([name], o["pending"])
             failed.add_metric([name], o["failed"])
         yield from cams.values()
-        yield from (up, fps, lag, pending, failed)
+        yield from (up, fps, lag, fast, pending, failed)

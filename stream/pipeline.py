@@ -81,6 +81,9 @@ class _Camera:
             + r.shed,
             "frames_shed": r.shed,
             "decode_lag_s": round(r.lag_s, 2),
+            # decoding without the deblocking filter now (fast_decode: true, or auto overloaded)
+            "fast_decode": r.fast_decode,
+            "fast_decode_switches": r.fast_decode_switches,
             "frames_skipped_still": a.skipped_still,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(

@@ -96,6 +96,8 @@ def compose_file(path: Path) -> Node:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " or ".join(map(repr, typing.get_args(tp)))
     if tp is type(None):
         return "null"
     if dataclasses.is_dataclass(tp):

@@ -26,6 +26,7 @@ from stream.config import CameraConfig
 from stream.lifecycle import StoppableThread
 from stream.motion import THUMB_WIDTH, thumbnail_height
 from stream.redact import scrub
+from stream.sources.decoding import Decoder
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
 from stream.tracking.scene import SceneChange
 
@@ -47,6 +48,8 @@ class ReaderStats:
     sampled: int = 0
     shed: int = 0  # sampled frames left out because decoding ran behind real time
     lag_s: float = 0.0  # how far decoding runs behind the source's clock (live, paced)
+    fast_decode: bool = False  # decoding without the deblocking filter now
+    fast_decode_switches: int = 0
     reconnects: int = 0
     last_error: str | None = None
     last_frame_time: datetime | None = None
@@ -107,7 +110,6 @@ _TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90
 
 
 DECODER_THREADS = 1
-FAST_DECODE_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
 # The engine before the decoders. Decoding has slack (a frame decoded late is still
 # analysed) but a frame the engine gets to late is dropped (latest wins); with equal
 # priorities 8 decoding threads took 4/5 of the CPU from the 2 engine threads and 54-57 % of
@@ -118,6 +120,13 @@ DECODER_NICE = 5
 # sheds every other sampled frame until it has caught up: dropping analysis frames evenly,
 # rather than a live camera lagging further and further behind until its server gives up.
 SHED_LAG_S = 1.0
+# ``fast_decode: auto``: a camera decodes without the deblocking filter (a third of decoding's
+# CPU) from the first sign of overload on (decoding SHED_LAG_S behind, or more than
+# AUTO_DROP_RATIO of a window of AUTO_WINDOW sampled frames replaced in the slot before the
+# engine took them), before frames are shed; back in full after AUTO_HOLD_S without one.
+AUTO_DROP_RATIO = 0.05
+AUTO_WINDOW = 40
+AUTO_HOLD_S = 600.0
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -209,6 +218,9 @@ class CameraReader(StoppableThread):
         self._index = 0
         self._shedding = False
         self._shed_next = False
+        self._fast = cam.fast_decode is True  # what the next decoder starts with
+        self._calm_since: float | None = None
+        self._window = (0, 0)  # (sampled, slot.dropped) at the start of the auto window
         self._to_bgr = BgrScaler()
         self._thumbs = VideoReformatter()  # a scaler per output size keeps its context
 
@@ -301,13 +313,10 @@ class CameraReader(StoppableThread):
         # One decoding thread per camera: with several cameras the cameras are the
         # parallelism, and FFmpeg's frame threading (AUTO: cores + 1 threads) keeps a frame
         # context per thread: 95 -> 73 MB RSS per 1080p camera (scripts/bench_stream.py, N=4).
-        stream.codec_context.thread_count = DECODER_THREADS
-        if cam.fast_decode:
-            # Decoding is ~40 % of a 1080p camera's CPU at fps 5 and the deblocking filter a
-            # third of that (223 -> 341 fps per core); the sample videos' plates still read
-            # right (tests/stream/test_fast_decode.py). "+fast": FFmpeg's non-spec-compliant
-            # speedups.
-            stream.codec_context.options = FAST_DECODE_OPTIONS
+        decoder = Decoder(stream, fast=self._fast, threads=DECODER_THREADS)
+        stats.fast_decode = decoder.fast
+        auto = cam.fast_decode == "auto" and decoder.can_switch
+        rotation: float | None = None  # the first frame's: frames after a switch lack it
         pacing = not cam.live and cam.realtime
         self._shedding = self._shed_next = False
         stats.lag_s = 0.0
@@ -317,9 +326,14 @@ class CameraReader(StoppableThread):
         n_in_open = 0
         last_pos = -1e9
         lag = DecodeLag()
-        for frame in container.decode(stream):
+        for frame in decoder.frames(container):
             if stop.is_set():
                 return
+            if decoder.fast != stats.fast_decode:
+                stats.fast_decode = decoder.fast
+                stats.fast_decode_switches += 1
+            if rotation is None:
+                rotation = getattr(frame, "rotation", 0) or 0
             now = time.monotonic()
             stats.tick(now)
             stats.last_frame_time = datetime.now(UTC)
@@ -343,11 +357,38 @@ class CameraReader(StoppableThread):
             elif (n_in_open - 1) % cam.sample:
                 continue
             last_pos = position
+            if auto:
+                self._auto_decode(decoder, now)
             if self._shed(stats.lag_s):
                 stats.sampled += 1
                 stats.shed += 1
                 continue
-            self._put(frame, position)
+            self._put(frame, position, rotation)
+
+    def _auto_decode(self, decoder: Decoder, now: float) -> None:
+        """``fast_decode: auto``, once per sampled frame: fast from the first sign of overload,
+        in full again after AUTO_HOLD_S without one."""
+        stats = self.stats
+        overloaded = stats.lag_s > SHED_LAG_S
+        sampled0, dropped0 = self._window
+        if stats.sampled - sampled0 >= AUTO_WINDOW:
+            replaced = self.slot.dropped - dropped0
+            overloaded |= replaced > AUTO_DROP_RATIO * (stats.sampled - sampled0)
+            self._window = (stats.sampled, self.slot.dropped)
+        if overloaded:
+            self._calm_since = None
+            if not self._fast:
+                log.info("camera %s: overloaded (decoding %.1f s behind, frames dropped): "
+                         "decoding without the deblocking filter", self.cam.name, stats.lag_s)
+                self._fast = True
+        elif self._fast and stats.lag_s < SHED_LAG_S / 4:
+            if self._calm_since is None:
+                self._calm_since = now
+            elif now - self._calm_since > AUTO_HOLD_S:
+                log.info("camera %s: no overload for %.0f s: decoding in full again",
+                         self.cam.name, AUTO_HOLD_S)
+                self._fast, self._calm_since = False, None
+        decoder.request(self._fast)
 
     def _shed(self, lag: float) -> bool:
         """Whether to leave this sampled frame out: every other one while decoding is more
@@ -359,10 +400,10 @@ class CameraReader(StoppableThread):
         self._shed_next = self._shedding and not self._shed_next
         return self._shed_next
 
-    def _put(self, frame: Any, position: float) -> None:
+    def _put(self, frame: Any, position: float, rotation: float) -> None:
         # Phone videos store the picture sideways plus a display matrix saying how to turn
         # it: analyse it as it is shown (the detector finds nothing on sideways plates).
-        turn = _TURNS.get(round((getattr(frame, "rotation", 0) or 0) / 90) % 4)
+        turn = _TURNS.get(round(rotation / 90) % 4)
         sideways = turn is not None and turn != cv2.ROTATE_180
         shown_w, shown_h = (frame.height, frame.width) if sideways else (frame.width,
                                                                          frame.height)

@@ -51,16 +51,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_video(path: Path, images: Iterable[np.ndarray], fps: int, rotation: int = 0) -> Path:
+def write_video(path: Path, images: Iterable[np.ndarray], fps: int, rotation: int = 0,
+                options: dict[str, str] | None = None) -> Path:
     """Encode BGR ``images`` (any iterable, read once) as H.264 at ``fps`` into ``path``;
-    ``rotation``: a display matrix (degrees), as phones store sideways video."""
+    ``rotation``: a display matrix (degrees), as phones store sideways video; ``options``:
+    libx264's, over ultrafast at crf 20 (which has no deblocking filter)."""
     it = iter(images)
     first = next(it)
     h, w = first.shape[:2]
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "20"}
+        vs.options = {"preset": "ultrafast", "crf": "20", **(options or {})}
         if rotation:
             vs.set_display_rotation(rotation)
         for i, img in enumerate(itertools.chain([first], it)):

@@ -42,6 +42,10 @@ def _with(path: str, value) -> dict:
     ("cameras.gate.sample", 0, pytest.raises(ConfigError, match=r"sample: must be >= 1, got 0")),
     ("cameras.gate.sample", "two", pytest.raises(ConfigError, match="expected an integer")),
     ("cameras.gate.mmc", "yes please", pytest.raises(ConfigError, match="true or false")),
+    ("cameras.gate.fast_decode", "sometimes", pytest.raises(
+        ConfigError, match=r"fast_decode: expected true or false or 'auto', got 'sometimes'")),
+    ("cameras.gate.fast_decode", "auto", DoesNotRaise()),
+    ("cameras.gate.fast_decode", False, DoesNotRaise()),
     ("cameras.gate.regions", ["xx"], pytest.raises(ConfigError, match=r"regions: unknown region")),
     ("cameras.gate.config", {"threshold_d": 2},
      pytest.raises(ConfigError, match=r"cameras\.gate\.config: .*within 0\.\.1")),

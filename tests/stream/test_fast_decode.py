@@ -10,7 +10,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from stream.pipeline import Pipeline
-from stream.sources.reader import FAST_DECODE_OPTIONS
+from stream.sources.decoding import FAST_DECODE_OPTIONS
 from tests.stream.helpers import make_config, read_jsonl, wait_for
 
 
@@ -45,7 +45,7 @@ def test_fast_decode_cameras_read_the_labelled_plates(tmp_path, evaldata, video_
         },
         "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
     })
-    assert all(c.fast_decode for c in cfg.cameras.values())
+    assert all(c.fast_decode is True for c in cfg.cameras.values())
     with Pipeline(cfg, engine_worker) as p:
         assert wait_for(p.done, 180), p.status()
         assert p.wait_delivered(30), p.status()

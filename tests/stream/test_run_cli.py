@@ -84,6 +84,7 @@ def test_run_with_server_serves_status_metrics_and_snapshot(tmp_path, evaldata, 
         assert 'platestream_camera_frames_decoded_total{camera="street"}' in metrics
         assert 'platestream_camera_frames_shed_total{camera="street"}' in metrics
         assert 'platestream_camera_decode_lag_seconds{camera="street"}' in metrics
+        assert 'platestream_camera_fast_decode{camera="street"}' in metrics
         assert 'platestream_output_pending{output="jsonl"}' in metrics
         sample = next(e for e in endtoend if e["region"] == "us")
         body = asyncio.run(_read_plate(f"{base}/v1/plate-reader/", evaldata / sample["image"]))

@@ -1,0 +1,170 @@
+"""The decoder of ``fast_decode: auto``: a switch to decoding without the deblocking filter (and
+back) takes effect at the next keyframe, loses and repeats no frame; a camera switches when
+it is overloaded, only then, and says so in its status."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import stream.sources.reader as reader_mod
+from stream.sources import CameraReader, FrameSlot, SourceEnded
+from stream.sources.decoding import Decoder
+from tests.stream.helpers import make_config, wait_for, write_video
+
+GOP = 25
+# deblocking on (ultrafast has none), a keyframe every GOP frames and nowhere else
+X264 = {"preset": "veryfast", "crf": "32", "x264-params": f"keyint={GOP}:min-keyint={GOP}:"
+        "scenecut=0:bframes=0"}
+
+
+def _moving_texture(n: int, size: tuple[int, int] = (240, 320)) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (size[0], size[1] * 2, 3), np.uint8)
+    base = (base // 64 * 64).astype(np.uint8)  # blocks of flat colour: edges to deblock
+    return [np.ascontiguousarray(np.roll(base, -3 * i, axis=1)[:, :size[1]]) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("clips") / "gop.mp4", _moving_texture(100), 25,
+                       options=X264)
+
+
+def _decode(path: Path, switch_at: dict[int, bool] | None = None
+            ) -> tuple[list[np.ndarray], list[float], Decoder]:
+    """All frames (grey), their times; ``switch_at``: frame index -> request(fast) there."""
+    images, times = [], []
+    with av.open(str(path)) as c:
+        dec = Decoder(c.streams.video[0])
+        for i, frame in enumerate(dec.frames(c)):
+            if switch_at and i in switch_at:
+                dec.request(switch_at[i])
+            images.append(frame.to_ndarray(format="gray"))
+            times.append(frame.time)
+    return images, times, dec
+
+
+def test_switches_take_effect_at_the_next_keyframe_and_lose_no_frame(gop_clip):
+    plain, plain_t, _ = _decode(gop_clip)
+    assert len(plain) == 100
+    images, times, dec = _decode(gop_clip, {10: True, 60: False})
+    assert times == plain_t  # every frame once, in order, same timestamps
+    assert dec.switches == 2 and not dec.fast
+    differs = [not np.array_equal(a, b) for a, b in zip(plain, images, strict=True)]
+    # full until the keyframe after the request (frame 25), fast until the one after 60 (75)
+    assert not any(differs[:GOP]) and not any(differs[3 * GOP:])
+    assert sum(differs[GOP:3 * GOP]) >= GOP  # the filter was skipped there...
+    for a, b in zip(plain[GOP:3 * GOP], images[GOP:3 * GOP], strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 8  # ...and the picture the same
+
+
+def test_a_request_taken_back_before_the_keyframe_switches_nothing(gop_clip):
+    plain, _, _ = _decode(gop_clip)
+    images, _, dec = _decode(gop_clip, {5: True, 8: False})
+    assert dec.switches == 0 and all(np.array_equal(a, b) for a, b in zip(plain, images))
+
+
+def test_codecs_without_an_in_loop_filter_do_not_switch(tmp_path):
+    path = tmp_path / "mjpeg.avi"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mjpeg", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuvj420p"
+        for i, img in enumerate(_moving_texture(10)):
+            f = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuvj420p")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    _, times, dec = _decode(path, {1: True})
+    assert len(times) == 10 and not dec.can_switch and dec.switches == 0 and not dec.fast
+
+
+# -- the camera's policy (fast_decode: auto) ---------------------------------------------------
+
+CLOCK_FPS = 100_000  # far faster than any decoder: decoding at "real time" falls behind
+
+
+@pytest.fixture(scope="module")
+def sideways_fast_clock_clip(tmp_path_factory) -> Path:
+    """A clip whose clock no decoder keeps up with, stored sideways (a display matrix)."""
+    frames = _moving_texture(300, (180, 320))
+    return write_video(tmp_path_factory.mktemp("clips") / "fast_clock.mp4", frames, CLOCK_FPS,
+                       rotation=90, options=X264)
+
+
+def _read(tmp_path: Path, clip: Path, fast_decode: object) -> tuple[CameraReader, list]:
+    cam = make_config(tmp_path, {"cameras": {"c": {"url": str(clip), "realtime": True,
+                                                   "motion": False,
+                                                   "fast_decode": fast_decode}}}).cameras["c"]
+    slot, done, shapes = FrameSlot(block=True), threading.Event(), []
+
+    def drain() -> None:
+        while not done.is_set():
+            item = slot.get(0.5)
+            if isinstance(item, SourceEnded):
+                done.set()
+            elif item is not None:
+                shapes.append(item.image.shape)
+
+    t = threading.Thread(target=drain, name="test:drain")
+    t.start()
+    reader = CameraReader(cam, slot)
+    reader.start()
+    assert done.wait(60), reader.stats
+    reader.stop()
+    t.join(5)
+    return reader, shapes
+
+
+def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path,
+                                                                  sideways_fast_clock_clip,
+                                                                  monkeypatch):
+    monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
+    reader, shapes = _read(tmp_path, sideways_fast_clock_clip, "auto")
+    s = reader.stats
+    assert s.state == "ended" and s.decoded == 300
+    assert s.fast_decode and s.fast_decode_switches == 1
+    # still shown upright after the switch (the new decoder's frames carry no display matrix)
+    assert set(shapes) == {(320, 180, 3)}
+
+
+@pytest.mark.parametrize("setting", [False, True])
+def test_a_fixed_setting_never_switches(tmp_path, sideways_fast_clock_clip, monkeypatch,
+                                        setting):
+    monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
+    reader, _ = _read(tmp_path, sideways_fast_clock_clip, setting)
+    assert reader.stats.fast_decode is setting and reader.stats.fast_decode_switches == 0
+    assert reader.stats.shed > 0  # it was overloaded all the same
+
+
+def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
+    monkeypatch.setattr(reader_mod, "AUTO_HOLD_S", 100.0)
+    cam = make_config(tmp_path, {"cameras": {"c": {"url": str(gop_clip)}}}).cameras["c"]
+    assert cam.fast_decode == "auto"  # the default
+    r = CameraReader(cam, FrameSlot())
+    with av.open(str(gop_clip)) as c:
+        dec = Decoder(c.streams.video[0])
+        limit, stats = reader_mod.SHED_LAG_S, r.stats
+
+        def step(now: float, lag: float, sampled: int = 1, dropped: int = 0) -> bool:
+            stats.lag_s = lag
+            stats.sampled += sampled
+            r.slot.dropped += dropped
+            r._auto_decode(dec, now)
+            return dec._wanted
+
+        assert step(0, limit * 0.9) is False  # behind, but within the limit
+        assert step(1, limit * 1.1) is True  # past it
+        assert step(2, 0.0) is True  # caught up: stays fast for AUTO_HOLD_S...
+        assert step(101, 0.0) is True
+        assert step(103, limit * 0.2) is False  # ...of calm, then full again
+        # frames replaced in the slot (the engine behind) count too: > 5 % of a window
+        win = reader_mod.AUTO_WINDOW
+        assert step(200, 0.0, sampled=win, dropped=int(win * 0.05)) is False
+        assert step(201, 0.0, sampled=win, dropped=int(win * 0.05) + 1) is True
