@@ -72,7 +72,10 @@ class Decoder:
 
     def _drain(self) -> Iterator[Any]:
         try:
-            yield from self._ctx.decode(None)
+            for frame in self._ctx.decode(None):
+                # a flushed frame has no packet to take its time base from
+                frame.time_base = frame.time_base or self.stream.time_base
+                yield frame
         except av.error.EOFError:  # already flushed
             pass
 

@@ -8,6 +8,7 @@ are finished, then the reader reconnects with capped exponential backoff.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -121,9 +122,11 @@ DECODER_NICE = 5
 # rather than a live camera lagging further and further behind until its server gives up.
 SHED_LAG_S = 1.0
 # ``fast_decode: auto``: a camera decodes without the deblocking filter (a third of decoding's
-# CPU) from the first sign of overload on (decoding SHED_LAG_S behind, or more than
+# CPU) from the first sign of overload on (decoding AUTO_LAG_S behind, or more than
 # AUTO_DROP_RATIO of a window of AUTO_WINDOW sampled frames replaced in the slot before the
-# engine took them), before frames are shed; back in full after AUTO_HOLD_S without one.
+# engine took them): half of SHED_LAG_S, so the switch (at the next keyframe) comes before
+# frames are shed. Back in full after AUTO_HOLD_S without overload.
+AUTO_LAG_S = SHED_LAG_S / 2
 AUTO_DROP_RATIO = 0.05
 AUTO_WINDOW = 40
 AUTO_HOLD_S = 600.0
@@ -342,7 +345,9 @@ class CameraReader(StoppableThread):
                     log.info("camera %s: frames again after a stall", cam.name)
                 stats.state = "streaming"
                 self._backoff.reset()
-            t = frame.time if frame.time is not None else n_in_open / rate
+            t = frame.time
+            if t is None or not math.isfinite(t):  # no timestamp: count frames
+                t = n_in_open / rate
             n_in_open += 1
             if pos0 is None:
                 pos0 = t
@@ -369,20 +374,23 @@ class CameraReader(StoppableThread):
         """``fast_decode: auto``, once per sampled frame: fast from the first sign of overload,
         in full again after AUTO_HOLD_S without one."""
         stats = self.stats
-        overloaded = stats.lag_s > SHED_LAG_S
+        why = f"decoding {stats.lag_s:.1f} s behind" if stats.lag_s > AUTO_LAG_S else ""
         sampled0, dropped0 = self._window
         if stats.sampled - sampled0 >= AUTO_WINDOW:
-            replaced = self.slot.dropped - dropped0
-            overloaded |= replaced > AUTO_DROP_RATIO * (stats.sampled - sampled0)
+            replaced, window = self.slot.dropped - dropped0, stats.sampled - sampled0
+            if replaced > AUTO_DROP_RATIO * window:
+                why = why or f"{replaced} of {window} frames dropped"
             self._window = (stats.sampled, self.slot.dropped)
-        if overloaded:
+        if why:
             self._calm_since = None
             if not self._fast:
-                log.info("camera %s: overloaded (decoding %.1f s behind, frames dropped): "
-                         "decoding without the deblocking filter", self.cam.name, stats.lag_s)
+                log.info("camera %s: overloaded (%s): decoding without the deblocking filter "
+                         "from the next keyframe", self.cam.name, why)
                 self._fast = True
-        elif self._fast and stats.lag_s < SHED_LAG_S / 4:
-            if self._calm_since is None:
+        elif self._fast:
+            if stats.lag_s >= AUTO_LAG_S / 2:
+                self._calm_since = None
+            elif self._calm_since is None:
                 self._calm_since = now
             elif now - self._calm_since > AUTO_HOLD_S:
                 log.info("camera %s: no overload for %.0f s: decoding in full again",

@@ -17,9 +17,13 @@ from stream.sources.decoding import Decoder
 from tests.stream.helpers import make_config, wait_for, write_video
 
 GOP = 25
-# deblocking on (ultrafast has none), a keyframe every GOP frames and nowhere else
-X264 = {"preset": "veryfast", "crf": "32", "x264-params": f"keyint={GOP}:min-keyint={GOP}:"
-        "scenecut=0:bframes=0"}
+
+
+def x264(bframes: int = 0) -> dict[str, str]:
+    """Deblocking on (ultrafast has none), a keyframe every GOP frames and nowhere else; with
+    B frames the decoder holds frames back, which a switch must drain."""
+    return {"preset": "veryfast", "crf": "32", "x264-params":
+            f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes={bframes}"}
 
 
 def _moving_texture(n: int, size: tuple[int, int] = (240, 320)) -> list[np.ndarray]:
@@ -29,10 +33,10 @@ def _moving_texture(n: int, size: tuple[int, int] = (240, 320)) -> list[np.ndarr
     return [np.ascontiguousarray(np.roll(base, -3 * i, axis=1)[:, :size[1]]) for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def gop_clip(tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=[0, 2], ids=["P", "B"])
+def gop_clip(tmp_path_factory, request) -> Path:
     return write_video(tmp_path_factory.mktemp("clips") / "gop.mp4", _moving_texture(100), 25,
-                       options=X264)
+                       options=x264(request.param))
 
 
 def _decode(path: Path, switch_at: dict[int, bool] | None = None
@@ -54,6 +58,7 @@ def test_switches_take_effect_at_the_next_keyframe_and_lose_no_frame(gop_clip):
     assert len(plain) == 100
     images, times, dec = _decode(gop_clip, {10: True, 60: False})
     assert times == plain_t  # every frame once, in order, same timestamps
+    assert all(np.isfinite(times)) and times == sorted(times)
     assert dec.switches == 2 and not dec.fast
     differs = [not np.array_equal(a, b) for a, b in zip(plain, images, strict=True)]
     # full until the keyframe after the request (frame 25), fast until the one after 60 (75)
@@ -95,7 +100,7 @@ def sideways_fast_clock_clip(tmp_path_factory) -> Path:
     """A clip whose clock no decoder keeps up with, stored sideways (a display matrix)."""
     frames = _moving_texture(300, (180, 320))
     return write_video(tmp_path_factory.mktemp("clips") / "fast_clock.mp4", frames, CLOCK_FPS,
-                       rotation=90, options=X264)
+                       rotation=90, options=x264(2))
 
 
 def _read(tmp_path: Path, clip: Path, fast_decode: object) -> tuple[CameraReader, list]:
@@ -126,6 +131,7 @@ def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path,
                                                                   sideways_fast_clock_clip,
                                                                   monkeypatch):
     monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
+    monkeypatch.setattr(reader_mod, "AUTO_LAG_S", 0.01)
     reader, shapes = _read(tmp_path, sideways_fast_clock_clip, "auto")
     s = reader.stats
     assert s.state == "ended" and s.decoded == 300
@@ -138,6 +144,7 @@ def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path,
 def test_a_fixed_setting_never_switches(tmp_path, sideways_fast_clock_clip, monkeypatch,
                                         setting):
     monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
+    monkeypatch.setattr(reader_mod, "AUTO_LAG_S", 0.01)
     reader, _ = _read(tmp_path, sideways_fast_clock_clip, setting)
     assert reader.stats.fast_decode is setting and reader.stats.fast_decode_switches == 0
     assert reader.stats.shed > 0  # it was overloaded all the same
@@ -150,7 +157,8 @@ def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
     r = CameraReader(cam, FrameSlot())
     with av.open(str(gop_clip)) as c:
         dec = Decoder(c.streams.video[0])
-        limit, stats = reader_mod.SHED_LAG_S, r.stats
+        limit, stats = reader_mod.AUTO_LAG_S, r.stats
+        assert limit < reader_mod.SHED_LAG_S  # the switch comes before shedding
 
         def step(now: float, lag: float, sampled: int = 1, dropped: int = 0) -> bool:
             stats.lag_s = lag
@@ -163,8 +171,10 @@ def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
         assert step(1, limit * 1.1) is True  # past it
         assert step(2, 0.0) is True  # caught up: stays fast for AUTO_HOLD_S...
         assert step(101, 0.0) is True
-        assert step(103, limit * 0.2) is False  # ...of calm, then full again
+        assert step(102, limit * 0.6) is True  # (not calm: the hold starts again)
+        assert step(150, 0.0) is True
+        assert step(251, limit * 0.2) is False  # ...of calm, then full again
         # frames replaced in the slot (the engine behind) count too: > 5 % of a window
         win = reader_mod.AUTO_WINDOW
-        assert step(200, 0.0, sampled=win, dropped=int(win * 0.05)) is False
-        assert step(201, 0.0, sampled=win, dropped=int(win * 0.05) + 1) is True
+        assert step(300, 0.0, sampled=win, dropped=int(win * 0.05)) is False
+        assert step(301, 0.0, sampled=win, dropped=int(win * 0.05) + 1) is True
