@@ -66,8 +66,8 @@ class Decoder:
                 self._ctx = self._open(self._wanted)
                 self.fast = self._wanted
                 self.switches += 1
-                log.info("stream %s: decoding %s from here", self.stream.index,
-                         "without the deblocking filter" if self.fast else "in full")
+                log.debug("stream %s: decoding %s from here", self.stream.index,
+                          "without the deblocking filter" if self.fast else "in full")
             yield from self._ctx.decode(packet)
 
     def _drain(self) -> Iterator[Any]:
