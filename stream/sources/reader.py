@@ -122,10 +122,11 @@ DECODER_NICE = 5
 # rather than a live camera lagging further and further behind until its server gives up.
 SHED_LAG_S = 1.0
 # ``fast_decode: auto``: a camera decodes without the deblocking filter (a third of decoding's
-# CPU) from the first sign of overload on (decoding AUTO_LAG_S behind, or more than
-# AUTO_DROP_RATIO of a window of AUTO_WINDOW sampled frames replaced in the slot before the
-# engine took them): half of SHED_LAG_S, so the switch (at the next keyframe) comes before
-# frames are shed. Back in full after AUTO_HOLD_S without overload.
+# CPU) from the first sign of overload on: decoding AUTO_LAG_S behind (half of SHED_LAG_S, so
+# the switch, at the next keyframe, comes before frames are shed), or more than
+# AUTO_DROP_RATIO of the sampled frames replaced in the slot before the engine took them in two
+# windows of AUTO_WINDOW in a row (one is a burst: the engine making its sessions at start).
+# Back in full after AUTO_HOLD_S without overload.
 AUTO_LAG_S = SHED_LAG_S / 2
 AUTO_DROP_RATIO = 0.05
 AUTO_WINDOW = 40
@@ -224,6 +225,7 @@ class CameraReader(StoppableThread):
         self._fast = cam.fast_decode is True  # what the next decoder starts with
         self._calm_since: float | None = None
         self._window = (0, 0)  # (sampled, slot.dropped) at the start of the auto window
+        self._windows_over = 0  # windows in a row that dropped more than AUTO_DROP_RATIO
         self._to_bgr = BgrScaler()
         self._thumbs = VideoReformatter()  # a scaler per output size keeps its context
 
@@ -378,8 +380,10 @@ class CameraReader(StoppableThread):
         sampled0, dropped0 = self._window
         if stats.sampled - sampled0 >= AUTO_WINDOW:
             replaced, window = self.slot.dropped - dropped0, stats.sampled - sampled0
-            if replaced > AUTO_DROP_RATIO * window:
-                why = why or f"{replaced} of {window} frames dropped"
+            over = replaced > AUTO_DROP_RATIO * window
+            self._windows_over = self._windows_over + 1 if over else 0
+            if self._windows_over >= 2:
+                why = why or f"{replaced} of the last {window} frames dropped, and before"
             self._window = (stats.sampled, self.slot.dropped)
         if why:
             self._calm_since = None
