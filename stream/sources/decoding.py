@@ -53,11 +53,6 @@ class Decoder:
         """Decode ``fast`` from the next keyframe on (nothing for other codecs)."""
         self._wanted = fast and self.can_switch
 
-    @property
-    def pending(self) -> bool:
-        """A switch was asked for and waits for a keyframe."""
-        return self._wanted != self.fast
-
     def frames(self, container: Any) -> Iterator[Any]:
         """The stream's decoded frames, in order, switching modes at keyframes as asked."""
         for packet in container.demux(self.stream):

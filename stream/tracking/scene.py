@@ -15,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stream.motion import grey_thumbnail, thumbnail_height
+
 __all__ = ["SceneChange"]
 
 
@@ -39,12 +41,12 @@ class SceneChange:
 
         ``grey``: a grey thumbnail of ``image`` at least ``width`` wide, to start from instead
         of the full frame (stream.motion.grey_thumbnail)."""
-        src = grey if grey is not None and grey.shape[1] >= self.width else image
-        h, w = src.shape[:2]
-        small = cv2.resize(src, (self.width, max(1, h * self.width // w)),
-                           interpolation=cv2.INTER_AREA)
-        if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if grey is not None and grey.shape[1] >= self.width:
+            h, w = grey.shape[:2]
+            small = cv2.resize(grey, (self.width, thumbnail_height(w, h, self.width)),
+                               interpolation=cv2.INTER_AREA)
+        else:
+            small = grey_thumbnail(image, self.width)
         small = cv2.GaussianBlur(small, (3, 3), 0)
         prev, self._prev = self._prev, small
         if prev is None or prev.shape != small.shape:
