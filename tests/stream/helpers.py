@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import av
 import numpy as np
 import yaml
 
-from stream.config import StreamConfig, load_config
+from stream.config import CameraConfig, StreamConfig, load_config
+from stream.sources import CameraReader, FrameSlot, SourceEnded
+from stream.sources.frames import Frame
 
 
 def write_config(tmp_path: Path, cfg: dict[str, Any], name: str = "config.yaml") -> Path:
@@ -73,3 +76,32 @@ def write_video(path: Path, images: Iterable[np.ndarray], fps: int, rotation: in
         for p in vs.encode():
             out.mux(p)
     return path
+
+
+def read_to_end(cam: CameraConfig, keep: Callable[[Frame], Any],
+                on_start: Callable[[CameraReader], None] | None = None
+                ) -> tuple[CameraReader, list[Any]]:
+    """Run ``cam``'s reader until its source ends; ``keep(frame)`` of every frame it put.
+
+    The slot blocks, so every frame the reader puts arrives (a latest-wins slot would drop
+    some when the reader outruns this drain). ``on_start(reader)``: called once it runs."""
+    slot, done, kept = FrameSlot(block=True), threading.Event(), []
+
+    def drain() -> None:
+        while not done.is_set():
+            item = slot.get(0.5)
+            if isinstance(item, SourceEnded):
+                done.set()
+            elif item is not None:
+                kept.append(keep(item))
+
+    reader = CameraReader(cam, slot)
+    thread = threading.Thread(target=drain, name="test:drain")
+    thread.start()
+    reader.start()
+    if on_start is not None:
+        on_start(reader)
+    assert done.wait(60), reader.stats
+    reader.stop()
+    thread.join(5)
+    return reader, kept

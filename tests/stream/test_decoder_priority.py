@@ -12,8 +12,8 @@ import pytest
 
 import stream.sources.reader as reader_mod
 from stream.pipeline import Pipeline
-from stream.sources import CameraReader, FrameSlot, SourceEnded
-from tests.stream.helpers import make_config, wait_for, write_video
+from stream.sources import CameraReader, FrameSlot
+from tests.stream.helpers import make_config, read_to_end, wait_for, write_video
 
 # A clip whose clock runs far faster than any decoder: 1e5 frames a second of video, so
 # decoding it at "real time" falls behind within a few frames.
@@ -27,30 +27,16 @@ def fast_clock_clip(tmp_path_factory) -> Path:
                        (np.roll(base, 4 * i, axis=1) for i in range(400)), CLOCK_FPS)
 
 
-def _drain(slot: FrameSlot, positions: list[float], done: threading.Event) -> None:
-    while not done.is_set():
-        item = slot.get(0.5)
-        if isinstance(item, SourceEnded):
-            done.set()
-        elif item is not None:
-            positions.append(item.position)
-
-
 def _run_reader(tmp_path: Path, clip: Path) -> tuple[CameraReader, list[float], list[int]]:
     cam = make_config(tmp_path, {"cameras": {"c": {"url": str(clip), "realtime": True,
                                                    "motion": False}}}).cameras["c"]
-    # a blocking slot: every frame the reader puts arrives (a latest-wins slot would drop
-    # some when this test's reader outruns the drain)
-    slot, done, positions, nice = FrameSlot(block=True), threading.Event(), [], []
-    reader = CameraReader(cam, slot)
-    drain = threading.Thread(target=_drain, args=(slot, positions, done), name="test:drain")
-    drain.start()
-    reader.start()
-    assert wait_for(lambda: reader.native_id is not None, 5)
-    nice.append(os.getpriority(os.PRIO_PROCESS, reader.native_id))
-    assert done.wait(60), reader.stats
-    reader.stop()
-    drain.join(5)
+    nice: list[int] = []
+
+    def started(reader: CameraReader) -> None:
+        assert wait_for(lambda: reader.native_id is not None, 5)
+        nice.append(os.getpriority(os.PRIO_PROCESS, reader.native_id))
+
+    reader, positions = read_to_end(cam, lambda f: f.position, on_start=started)
     return reader, positions, nice
 
 

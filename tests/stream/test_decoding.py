@@ -4,7 +4,6 @@ it is overloaded, only then, and says so in its status."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import av
@@ -12,9 +11,9 @@ import numpy as np
 import pytest
 
 import stream.sources.reader as reader_mod
-from stream.sources import CameraReader, FrameSlot, SourceEnded
+from stream.sources import CameraReader, FrameSlot
 from stream.sources.decoding import Decoder
-from tests.stream.helpers import make_config, write_video
+from tests.stream.helpers import make_config, read_to_end, write_video
 
 GOP = 25
 
@@ -108,24 +107,7 @@ def _read(tmp_path: Path, clip: Path, fast_decode: object) -> tuple[CameraReader
     cam = make_config(tmp_path, {"cameras": {"c": {"url": str(clip), "realtime": True,
                                                    "motion": False,
                                                    "fast_decode": fast_decode}}}).cameras["c"]
-    slot, done, shapes = FrameSlot(block=True), threading.Event(), []
-
-    def drain() -> None:
-        while not done.is_set():
-            item = slot.get(0.5)
-            if isinstance(item, SourceEnded):
-                done.set()
-            elif item is not None:
-                shapes.append(item.image.shape)
-
-    t = threading.Thread(target=drain, name="test:drain")
-    t.start()
-    reader = CameraReader(cam, slot)
-    reader.start()
-    assert done.wait(60), reader.stats
-    reader.stop()
-    t.join(5)
-    return reader, shapes
+    return read_to_end(cam, lambda f: f.image.shape)
 
 
 def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path,
