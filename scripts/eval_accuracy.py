@@ -50,6 +50,11 @@ def norm(text: str, region: str) -> str:
     return text.replace("O", "0") if region == "us" else text
 
 
+def region_hint(region: str) -> list[str]:
+    """The ``regions`` a client of this data's region would send (eu plates: none)."""
+    return {"us": ["us"], "br": ["br"]}.get(region, [])
+
+
 def iou(a: dict, b: dict) -> float:
     def xyxy(r: dict) -> tuple[int, int, int, int]:
         return r["xmin"], r["ymin"], r["xmax"], r["ymax"]
@@ -110,7 +115,7 @@ def eval_endtoend(rec: Recognizer, data: Path, regions_hint: bool, limit: int | 
         t0 = time.perf_counter()
         img = read_image_file(str(data / row["image"]))
         t1 = time.perf_counter()
-        hint = {"us": ["us"], "br": ["br"]}.get(region, []) if regions_hint else []
+        hint = region_hint(region) if regions_hint else []
         res = rec.recognize(img, regions=hint)
         t2 = time.perf_counter()
         times[region].append((t2 - t0) * 1000)

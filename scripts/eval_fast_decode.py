@@ -36,7 +36,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine import Recognizer, read_image_file  # noqa: E402
-from scripts.eval_accuracy import IOU_MATCH, iou, norm, pct  # noqa: E402
+from scripts.eval_accuracy import IOU_MATCH, iou, norm, pct, region_hint  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 from stream.sources.decoding import FAST_DECODE_OPTIONS  # noqa: E402
 from stream.tracking.best_read import best_read, read_weights  # noqa: E402
@@ -47,14 +47,17 @@ FPS = 25
 ZOOM = 1.08  # the last frame shows the central 1/ZOOM of the image, enlarged
 
 
-def zoom_frames(img: np.ndarray) -> tuple[list[np.ndarray], list[tuple[float, float, float]]]:
-    """The clip's frames (even size) and each frame's mapping of the image: x' = (x - x0) * z."""
+def zoom_frames(img: np.ndarray, zoom: float, centre: tuple[float, float] | None = None
+                ) -> tuple[list[np.ndarray], list[tuple[float, float, float]]]:
+    """The clip's frames (even size), the picture growing to ``zoom``x around ``centre`` (the
+    image's centre by default), and each frame's mapping of the image: x' = (x - x0) * z."""
     h, w = (d // 2 * 2 for d in img.shape[:2])
     img = img[:h, :w]
+    cx, cy = centre or (w / 2, h / 2)
     frames, mappings = [], []
     for i in range(FRAMES):
-        z = 1 + (ZOOM - 1) * i / (FRAMES - 1)
-        x0, y0 = (w - w / z) / 2, (h - h / z) / 2
+        z = 1 + (zoom - 1) * i / (FRAMES - 1)
+        x0, y0 = cx * (1 - 1 / z), cy * (1 - 1 / z)  # (cx, cy) stays in place
         m = np.float32([[z, 0, -x0 * z], [0, z, -y0 * z]])
         frames.append(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR))
         mappings.append((x0, y0, z))
@@ -100,8 +103,7 @@ def moved_box(box: dict, mapping: tuple[float, float, float], w: int, h: int) ->
 
 
 def read(rec: Recognizer, img: np.ndarray, region: str) -> list[dict]:
-    hint = {"us": ["us"], "br": ["br"]}.get(region, [])
-    return [plate_result(r) for r in rec.recognize(img, regions=hint).results]
+    return [plate_result(r) for r in rec.recognize(img, regions=region_hint(region)).results]
 
 
 def text_at(preds: list[dict], box: dict, region: str) -> str:
@@ -119,7 +121,7 @@ def evaluate(rec: Recognizer, data: Path, crf: int, positions: list[int], limit:
     changed: list[dict] = []
     for row in rows:
         region = row["region"]
-        frames, mappings = zoom_frames(read_image_file(str(data / row["image"])))
+        frames, mappings = zoom_frames(read_image_file(str(data / row["image"])), ZOOM)
         h, w = frames[0].shape[:2]
         clip = tmp / "clip.mp4"
         encode(frames, crf, clip)
@@ -148,23 +150,7 @@ def evaluate(rec: Recognizer, data: Path, crf: int, positions: list[int], limit:
         "changed": changed}
 
 
-APPROACH = 1.6  # the approach clips: the plate 1.6x larger at the end
-
-
-def approach_frames(img: np.ndarray, cx: float, cy: float
-                    ) -> tuple[list[np.ndarray], list[tuple[float, float, float]]]:
-    """A vehicle coming closer: the picture grows around (cx, cy), the plate's centre, to
-    APPROACH x over the clip (x' = (x - x0) * z with (cx, cy) kept in place)."""
-    h, w = (d // 2 * 2 for d in img.shape[:2])
-    img = img[:h, :w]
-    frames, mappings = [], []
-    for i in range(FRAMES):
-        z = 1 + (APPROACH - 1) * i / (FRAMES - 1)
-        x0, y0 = cx * (1 - 1 / z), cy * (1 - 1 / z)
-        m = np.float32([[z, 0, -x0 * z], [0, z, -y0 * z]])
-        frames.append(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR))
-        mappings.append((x0, y0, z))
-    return frames, mappings
+APPROACH = 1.6  # the approach clips: the plate 1.6x larger at the end, around its centre
 
 
 def evaluate_events(rec: Recognizer, data: Path, crf: int, limit: int | None, tmp: Path) -> dict:
@@ -179,9 +165,8 @@ def evaluate_events(rec: Recognizer, data: Path, crf: int, limit: int | None, tm
     for row in rows:
         region, gt = row["region"], row["plates"][0]  # the vehicle followed: the first plate
         b = gt["box"]
-        frames, mappings = approach_frames(read_image_file(str(data / row["image"])),
-                                           (b["xmin"] + b["xmax"]) / 2,
-                                           (b["ymin"] + b["ymax"]) / 2)
+        frames, mappings = zoom_frames(read_image_file(str(data / row["image"])), APPROACH,
+                                       ((b["xmin"] + b["xmax"]) / 2, (b["ymin"] + b["ymax"]) / 2))
         h, w = frames[0].shape[:2]
         clip = tmp / "clip.mp4"
         encode(frames, crf, clip)
@@ -190,8 +175,7 @@ def evaluate_events(rec: Recognizer, data: Path, crf: int, limit: int | None, tm
         for mode in pics:
             for pos in sampled:
                 box = moved_box(b, mappings[pos], w, h)
-                results = rec.recognize(pics[mode][pos], regions={"us": ["us"], "br": ["br"]}
-                                        .get(region, [])).results
+                results = rec.recognize(pics[mode][pos], regions=region_hint(region)).results
                 found = [(iou(box, plate_result(r)["box"]), r) for r in results] if box else []
                 best = max(found, key=lambda x: x[0], default=(0.0, None))
                 reads[mode, pos] = best[1] if best[0] >= IOU_MATCH else None
