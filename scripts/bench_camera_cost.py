@@ -40,8 +40,9 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
 
     from engine import Recognizer
     from stream.motion import THUMB_WIDTH, MotionGate, thumbnail_height
-    from stream.sources.decoding import FAST_DECODE_OPTIONS
+    from stream.sources.decoding import Decoder
     from stream.sources.reader import (
+        DECODER_THREADS,
         BgrScaler,
         analysis_size,
         to_grey_thumbnail,
@@ -54,13 +55,11 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
     decoded = analysed = plates = 0
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1  # as the stream's readers (DECODER_THREADS)
-        if fast:
-            stream.codec_context.options = FAST_DECODE_OPTIONS
+        decoder = Decoder(stream, fast=fast, threads=DECODER_THREADS)  # as the stream's readers
         rate = float(stream.average_rate or 25)
         w, h = analysis_size(stream.codec_context.width, stream.codec_context.height, width)
         rec.recognize_batch([np.zeros((h, w, 3), np.uint8)], light=True)  # sessions made
-        frames = container.decode(stream)
+        frames = decoder.frames(container)
         every = max(1, round(rate / fps))
         while decoded < seconds * rate:
             t0 = time.perf_counter()

@@ -44,10 +44,7 @@ class Decoder:
         self.fast = fast and self.can_switch
         self.switches = 0
         self._wanted = self.fast
-        self._ctx = stream.codec_context
-        self._ctx.thread_count = threads
-        if self.fast:
-            self._ctx.options = dict(FAST_DECODE_OPTIONS)
+        self._ctx = self._configure(stream.codec_context, self.fast)
 
     def request(self, fast: bool) -> None:
         """Decode ``fast`` from the next keyframe on (nothing for other codecs)."""
@@ -79,6 +76,11 @@ class Decoder:
         ctx = av.CodecContext.create(old.codec, "r")
         if old.extradata:
             ctx.extradata = old.extradata  # SPS/PPS of MP4 (avcC) and RTSP (SDP) streams
+        return self._configure(ctx, fast)
+
+    def _configure(self, ctx: Any, fast: bool) -> Any:
+        """``ctx`` (not opened yet) with this decoder's threads and, when ``fast``, without
+        the deblocking filter."""
         ctx.thread_count = self.threads
         if fast:
             ctx.options = dict(FAST_DECODE_OPTIONS)
