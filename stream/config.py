@@ -80,7 +80,7 @@ class CameraConfig:
     motion: bool = field(default=True, metadata={"help": "skip frames where nothing moved"})
     fast_decode: bool | Literal["auto"] = field(default="auto", metadata={
         "help": "H.264/HEVC: skip the deblocking filter (1.5x faster decoding, blockier "
-                "frames); auto: only while the box is overloaded"})
+                "frames); auto: in full where the CPU allows, one camera at a time"})
     max_inflight: int = field(default=2, metadata={
         "ge": 1, "le": 8, "help": "frames of this camera in the engine at once (results are "
                                   "applied in frame order)"})

@@ -32,6 +32,7 @@ from stream.metrics import PipelineCollector
 from stream.redact import scrub, scrub_all
 from stream.sinks import CsvSink, ImageSink, JsonlSink
 from stream.sources import CameraReader, FrameSlot
+from stream.sources.headroom import CpuHeadroom
 from stream.store import EventStore, open_store
 from stream.store.feed import STORE_OUTPUT, StoreSender, store_payload
 
@@ -59,10 +60,11 @@ def make_sender(o: OutputConfig, base: Path, cameras: tuple[str, ...] = ()
 
 class _Camera:
     def __init__(self, cam: CameraConfig, worker: EngineWorker,
-                 emit: Callable[[PlateEvent], None], timezone: str) -> None:
+                 emit: Callable[[PlateEvent], None], timezone: str,
+                 headroom: CpuHeadroom) -> None:
         self.cam = cam
         self.slot = FrameSlot(block=not cam.live and not cam.realtime)
-        self.reader = CameraReader(cam, self.slot)
+        self.reader = CameraReader(cam, self.slot, headroom=headroom)
         self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
         self.analyzer.on_idle = self.reader.check_stall
 
@@ -81,7 +83,7 @@ class _Camera:
             + r.shed,
             "frames_shed": r.shed,
             "decode_lag_s": round(r.lag_s, 2),
-            # decoding without the deblocking filter now (fast_decode: true, or auto overloaded)
+            # decoding without the deblocking filter now (fast_decode: true, or auto short of CPU)
             "fast_decode": r.fast_decode,
             "fast_decode_switches": r.fast_decode_switches,
             "frames_skipped_still": a.skipped_still,
@@ -165,11 +167,12 @@ class Pipeline:
             self.deliveries[name] = d
             d.start()
         self._start_heartbeat()  # before the cameras: the hub's known plates arrive first
+        headroom = CpuHeadroom()  # the cameras' decoders share the CPU
         for name, cam in self.cfg.cameras.items():
             if not cam.active:
                 continue
             c = _Camera(cam, self.worker, lambda ev, cam=cam: self._emit(cam, ev),
-                        self.cfg.timezone)
+                        self.cfg.timezone, headroom)
             self.cameras[name] = c
             c.analyzer.start()
             c.reader.start()

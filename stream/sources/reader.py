@@ -29,6 +29,7 @@ from stream.motion import THUMB_WIDTH, thumbnail_height
 from stream.redact import scrub
 from stream.sources.decoding import Decoder
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
+from stream.sources.headroom import CpuHeadroom
 from stream.tracking.scene import SceneChange
 
 __all__ = ["CameraReader", "DecodeLag", "ReaderStats", "analysis_size", "probe_file", "BgrScaler",
@@ -121,16 +122,21 @@ DECODER_NICE = 5
 # sheds every other sampled frame until it has caught up: dropping analysis frames evenly,
 # rather than a live camera lagging further and further behind until its server gives up.
 SHED_LAG_S = 1.0
-# ``fast_decode: auto``: a camera decodes without the deblocking filter (a third of decoding's
-# CPU) from the first sign of overload on: decoding AUTO_LAG_S behind (half of SHED_LAG_S, so
-# the switch, at the next keyframe, comes before frames are shed), or more than
-# AUTO_DROP_RATIO of the sampled frames replaced in the slot before the engine took them in two
-# windows of AUTO_WINDOW in a row (one is a burst: the engine making its sessions at start).
-# Back in full after AUTO_HOLD_S without overload.
+# ``fast_decode: auto``: a camera starts decoding without the deblocking filter (a third of
+# decoding's CPU) and decodes in full when the box's CPU allows (stream.sources.headroom: one
+# camera at a time). It goes back to fast at the first sign of overload: decoding AUTO_LAG_S
+# behind (half of SHED_LAG_S, so the switch, at the next keyframe, comes before frames are
+# shed), or more than AUTO_DROP_RATIO of the sampled frames replaced in the slot before the
+# engine took them in two windows of AUTO_WINDOW in a row (one is a burst: the engine making
+# its sessions at start); then it asks for full decoding again only after AUTO_HOLD_S.
 AUTO_LAG_S = SHED_LAG_S / 2
 AUTO_DROP_RATIO = 0.05
 AUTO_WINDOW = 40
 AUTO_HOLD_S = 600.0
+# Decoding in full costs 1.5x decoding fast (the filter is a third of full decoding); the
+# decoding thread's CPU also holds scaling and the scene check, so half of it over-estimates.
+FULL_DECODE_EXTRA = 0.5
+AUTO_COST_S = 1.0  # of decoding measured before a camera asks for full decoding
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -208,9 +214,12 @@ class CameraReader(StoppableThread):
         cam: the camera's config (url, sample/fps, realtime, loop, timeout, reconnect_max).
         slot: where analysis frames go (latest wins unless the slot blocks).
         backoff_initial: first reconnect delay, seconds.
+        headroom: grants ``fast_decode: auto`` decoding in full (shared by a pipeline's cameras;
+            made on first use when not given).
     """
 
-    def __init__(self, cam: CameraConfig, slot: FrameSlot, *, backoff_initial: float = 0.5):
+    def __init__(self, cam: CameraConfig, slot: FrameSlot, *, backoff_initial: float = 0.5,
+                 headroom: CpuHeadroom | None = None):
         super().__init__(f"camera:{cam.name}")
         self.cam = cam
         self.slot = slot
@@ -222,8 +231,10 @@ class CameraReader(StoppableThread):
         self._index = 0
         self._shedding = False
         self._shed_next = False
-        self._fast = cam.fast_decode is True  # what the next decoder starts with
-        self._calm_since: float | None = None
+        self._fast = cam.fast_decode is not False  # what the next decoder starts with
+        self._headroom = headroom
+        self._overloaded_at: float | None = None
+        self._cpu_mark = (0.0, 0.0)  # (monotonic, this thread's CPU time) at the last switch
         self._window = (0, 0)  # (sampled, slot.dropped) at the start of the auto window
         self._windows_over = 0  # windows in a row that dropped more than AUTO_DROP_RATIO
         self._to_bgr = BgrScaler()
@@ -321,6 +332,7 @@ class CameraReader(StoppableThread):
         decoder = Decoder(stream, fast=self._fast, threads=DECODER_THREADS)
         stats.fast_decode = decoder.fast
         auto = cam.fast_decode == "auto" and decoder.can_switch
+        self._cpu_mark = (time.monotonic(), time.thread_time())
         rotation: float | None = None  # the first frame's: frames after a switch lack it
         pacing = not cam.live and cam.realtime
         self._shedding = self._shed_next = False
@@ -337,6 +349,9 @@ class CameraReader(StoppableThread):
             if decoder.fast != stats.fast_decode:
                 stats.fast_decode = decoder.fast
                 stats.fast_decode_switches += 1
+                if auto:
+                    self._cpu_mark = (time.monotonic(), time.thread_time())
+                    self.headroom.switched(cam.name)
             if rotation is None:
                 rotation = getattr(frame, "rotation", 0) or 0
             now = time.monotonic()
@@ -372,9 +387,15 @@ class CameraReader(StoppableThread):
                 continue
             self._put(frame, position, rotation)
 
+    @property
+    def headroom(self) -> CpuHeadroom:
+        if self._headroom is None:
+            self._headroom = CpuHeadroom()
+        return self._headroom
+
     def _auto_decode(self, decoder: Decoder, now: float) -> None:
         """``fast_decode: auto``, once per sampled frame: fast from the first sign of overload,
-        in full again after AUTO_HOLD_S without one."""
+        in full when the box has the CPU for it (asked AUTO_HOLD_S after an overload)."""
         stats = self.stats
         why = f"decoding {stats.lag_s:.1f} s behind" if stats.lag_s > AUTO_LAG_S else ""
         sampled0, dropped0 = self._window
@@ -386,20 +407,18 @@ class CameraReader(StoppableThread):
                 why = why or f"{replaced} of the last {window} frames dropped, and before"
             self._window = (stats.sampled, self.slot.dropped)
         if why:
-            self._calm_since = None
             if not self._fast:
                 log.info("camera %s: overloaded (%s): decoding without the deblocking filter "
                          "from the next keyframe", self.cam.name, why)
-                self._fast = True
-        elif self._fast:
-            if stats.lag_s >= AUTO_LAG_S / 2:
-                self._calm_since = None
-            elif self._calm_since is None:
-                self._calm_since = now
-            elif now - self._calm_since > AUTO_HOLD_S:
-                log.info("camera %s: no overload for %.0f s: decoding in full again",
-                         self.cam.name, AUTO_HOLD_S)
-                self._fast, self._calm_since = False, None
+                self._fast, self._overloaded_at = True, now
+                self.headroom.overloaded()
+        elif (self._fast and stats.lag_s < AUTO_LAG_S / 2
+              and (self._overloaded_at is None or now - self._overloaded_at > AUTO_HOLD_S)):
+            t0, cpu0 = self._cpu_mark
+            if now - t0 >= AUTO_COST_S:  # what this thread costs says what full decoding adds
+                extra = FULL_DECODE_EXTRA * (time.thread_time() - cpu0) / max(now - t0, 1e-3)
+                if self.headroom.grant(self.cam.name, extra):
+                    self._fast = False
         decoder.request(self._fast)
 
     def _shed(self, lag: float) -> bool:

@@ -19,6 +19,7 @@ import yaml
 from stream.config import CameraConfig, StreamConfig, load_config
 from stream.sources import CameraReader, FrameSlot, SourceEnded
 from stream.sources.frames import Frame
+from stream.sources.headroom import CpuHeadroom
 
 
 def write_config(tmp_path: Path, cfg: dict[str, Any], name: str = "config.yaml") -> Path:
@@ -79,13 +80,16 @@ def write_video(path: Path, images: Iterable[np.ndarray], fps: int, rotation: in
 
 
 def read_to_end(cam: CameraConfig, keep: Callable[[Frame], Any],
-                on_start: Callable[[CameraReader], None] | None = None
+                on_start: Callable[[CameraReader], None] | None = None,
+                headroom: CpuHeadroom | None = None, block: bool = True
                 ) -> tuple[CameraReader, list[Any]]:
     """Run ``cam``'s reader until its source ends; ``keep(frame)`` of every frame it put.
 
-    The slot blocks, so every frame the reader puts arrives (a latest-wins slot would drop
-    some when the reader outruns this drain). ``on_start(reader)``: called once it runs."""
-    slot, done, kept = FrameSlot(block=True), threading.Event(), []
+    The slot blocks, so every frame the reader puts arrives (``block=False``: latest wins, as
+    a live camera's slot, and frames are dropped when ``keep`` is slower than the reader).
+    ``on_start(reader)``: called once it runs; ``headroom``: the reader's (``fast_decode:
+    auto``)."""
+    slot, done, kept = FrameSlot(block=block), threading.Event(), []
 
     def drain() -> None:
         while not done.is_set():
@@ -95,7 +99,7 @@ def read_to_end(cam: CameraConfig, keep: Callable[[Frame], Any],
             elif item is not None:
                 kept.append(keep(item))
 
-    reader = CameraReader(cam, slot)
+    reader = CameraReader(cam, slot, headroom=headroom)
     thread = threading.Thread(target=drain, name="test:drain")
     thread.start()
     reader.start()

@@ -1,9 +1,11 @@
 """The decoder of ``fast_decode: auto``: a switch to decoding without the deblocking filter (and
-back) takes effect at the next keyframe, loses and repeats no frame; a camera switches when
-it is overloaded, only then, and says so in its status."""
+back) takes effect at the next keyframe, loses and repeats no frame; a camera starts fast,
+decodes in full when granted the CPU, goes back to fast when overloaded, and says so in its
+status."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import av
@@ -13,6 +15,7 @@ import pytest
 import stream.sources.reader as reader_mod
 from stream.sources import CameraReader, FrameSlot
 from stream.sources.decoding import Decoder
+from stream.sources.headroom import CpuHeadroom
 from tests.stream.helpers import make_config, read_to_end, write_video
 
 GOP = 25
@@ -103,24 +106,71 @@ def sideways_fast_clock_clip(tmp_path_factory) -> Path:
                        rotation=90, options=x264(2))
 
 
-def _read(tmp_path: Path, clip: Path, fast_decode: object) -> tuple[CameraReader, list]:
+class Granting(CpuHeadroom):
+    """A box with the CPU to spare (or none: ``idle=0``), asked without waiting."""
+
+    def __init__(self, idle: float = 2.0) -> None:
+        super().__init__(lambda: idle, 2.0, sample_s=0, window_s=0)
+        self.asked: list[float] = []  # the extra cores each request named
+
+    def grant(self, name: str, extra: float) -> bool:
+        self.asked.append(extra)
+        return super().grant(name, extra)
+
+
+def _read(tmp_path: Path, clip: Path, fast_decode: object, headroom: CpuHeadroom | None = None
+          ) -> tuple[CameraReader, list]:
     cam = make_config(tmp_path, {"cameras": {"c": {"url": str(clip), "realtime": True,
                                                    "motion": False,
                                                    "fast_decode": fast_decode}}}).cameras["c"]
-    return read_to_end(cam, lambda f: f.image.shape)
+    return read_to_end(cam, lambda f: f.image.shape, headroom=headroom)
 
 
-def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path,
-                                                                  sideways_fast_clock_clip,
-                                                                  monkeypatch):
-    monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
-    monkeypatch.setattr(reader_mod, "AUTO_LAG_S", 0.01)
-    reader, shapes = _read(tmp_path, sideways_fast_clock_clip, "auto")
+@pytest.fixture(scope="module")
+def paced_clip(tmp_path_factory) -> Path:
+    """4 s at 50 fps that any decoder keeps up with, a keyframe every GOP frames."""
+    return write_video(tmp_path_factory.mktemp("clips") / "paced.mp4",
+                       _moving_texture(200, (120, 160)), 50, options=x264())
+
+
+def test_auto_starts_fast_and_decodes_in_full_once_granted(tmp_path, paced_clip, monkeypatch):
+    monkeypatch.setattr(reader_mod, "AUTO_COST_S", 0.5)
+    headroom = Granting()
+    reader, _ = _read(tmp_path, paced_clip, "auto", headroom)
     s = reader.stats
-    assert s.state == "ended" and s.decoded == 300
-    assert s.fast_decode and s.fast_decode_switches == 1
-    # still shown upright after the switch (the new decoder's frames carry no display matrix)
-    assert set(shapes) == {(320, 180, 3)}
+    assert s.state == "ended" and s.decoded == 200 and s.shed == 0
+    assert not s.fast_decode and s.fast_decode_switches == 1 and headroom.grants == 1
+    # asked after 0.5 s of decoding, naming what full decoding would add: some, under a core
+    assert 0 < headroom.asked[0] < 1
+
+
+def test_auto_stays_fast_on_a_box_without_idle_cpu(tmp_path, paced_clip, monkeypatch):
+    monkeypatch.setattr(reader_mod, "AUTO_COST_S", 0.5)
+    headroom = Granting(idle=0.0)
+    reader, _ = _read(tmp_path, paced_clip, "auto", headroom)
+    assert reader.stats.fast_decode and reader.stats.fast_decode_switches == 0
+    assert headroom.asked and headroom.grants == 0  # it asked and was refused
+
+
+def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path, monkeypatch):
+    """Granted full decoding at once; then the engine takes only a third of the frames (two
+    windows of drops in a row: overloaded), so fast again from the next keyframe, and not
+    granted again during the hold."""
+    monkeypatch.setattr(reader_mod, "AUTO_COST_S", 0.0)
+    clip = write_video(tmp_path / "sideways.mp4", _moving_texture(200, (120, 160)), 50,
+                       rotation=90, options=x264())
+    cam = make_config(tmp_path, {"cameras": {"c": {"url": str(clip), "motion": False}}}
+                      ).cameras["c"]
+    headroom = Granting()
+    reader, shapes = read_to_end(cam, lambda f: (time.sleep(0.06), f.image.shape)[1],
+                                 headroom=headroom, block=False)
+    s = reader.stats
+    assert s.state == "ended" and s.decoded == 200 and reader.slot.dropped > 2 * 40 * 0.05
+    # full from frame 25, overloaded at the end of the second window (sampled frame 80), fast
+    # from the keyframe at 100
+    assert s.fast_decode and s.fast_decode_switches == 2 and headroom.grants == 1
+    # still shown upright after the switches (a new decoder's frames carry no display matrix)
+    assert set(shapes) == {(160, 120, 3)}
 
 
 @pytest.mark.parametrize("setting", [False, True])
@@ -128,20 +178,26 @@ def test_a_fixed_setting_never_switches(tmp_path, sideways_fast_clock_clip, monk
                                         setting):
     monkeypatch.setattr(reader_mod, "SHED_LAG_S", 0.02)
     monkeypatch.setattr(reader_mod, "AUTO_LAG_S", 0.01)
-    reader, _ = _read(tmp_path, sideways_fast_clock_clip, setting)
+    monkeypatch.setattr(reader_mod, "AUTO_COST_S", 0.0)
+    headroom = Granting()
+    reader, _ = _read(tmp_path, sideways_fast_clock_clip, setting, headroom)
     assert reader.stats.fast_decode is setting and reader.stats.fast_decode_switches == 0
     assert reader.stats.shed > 0  # it was overloaded all the same
+    assert headroom.asked == []
 
 
 def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
     monkeypatch.setattr(reader_mod, "AUTO_HOLD_S", 100.0)
+    monkeypatch.setattr(reader_mod, "AUTO_COST_S", 0.0)
     cam = make_config(tmp_path, {"cameras": {"c": {"url": str(gop_clip)}}}).cameras["c"]
     assert cam.fast_decode == "auto"  # the default
-    r = CameraReader(cam, FrameSlot())
+    headroom = Granting()
+    r = CameraReader(cam, FrameSlot(), headroom=headroom)
     with av.open(str(gop_clip)) as c:
-        dec = Decoder(c.streams.video[0])
+        dec = Decoder(c.streams.video[0], fast=True)
         limit, stats = reader_mod.AUTO_LAG_S, r.stats
         assert limit < reader_mod.SHED_LAG_S  # the switch comes before shedding
+        assert r._fast  # auto starts fast
 
         def step(now: float, lag: float, sampled: int = 1, dropped: int = 0) -> bool:
             stats.lag_s = lag
@@ -150,13 +206,17 @@ def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
             r._auto_decode(dec, now)
             return dec._wanted
 
-        assert step(0, limit * 0.9) is False  # behind, but within the limit
-        assert step(1, limit * 1.1) is True  # past it
-        assert step(2, 0.0) is True  # caught up: stays fast for AUTO_HOLD_S...
-        assert step(101, 0.0) is True
-        assert step(102, limit * 0.6) is True  # (not calm: the hold starts again)
-        assert step(150, 0.0) is True
-        assert step(251, limit * 0.2) is False  # ...of calm, then full again
+        assert step(0, limit * 0.6) is True  # not calm: not asked
+        assert headroom.asked == []
+        assert step(1, 0.0) is False  # calm, granted
+        headroom.switched("c")
+        assert step(2, limit * 0.9) is False  # behind, but within the limit
+        assert step(3, limit * 1.1) is True  # past it
+        assert step(4, 0.0) is True  # caught up: stays fast for AUTO_HOLD_S...
+        assert step(103, 0.0) is True
+        assert len(headroom.asked) == 1
+        assert step(104, limit * 0.2) is False  # ...then asks again
+        headroom.switched("c")
         # frames replaced in the slot (the engine behind) count too: > 5 % of two windows in a
         # row (one is a burst, as when the engine makes its sessions at start)
         win = reader_mod.AUTO_WINDOW
