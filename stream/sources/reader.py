@@ -330,8 +330,12 @@ class CameraReader(StoppableThread):
         # parallelism, and FFmpeg's frame threading (AUTO: cores + 1 threads) keeps a frame
         # context per thread: 95 -> 73 MB RSS per 1080p camera (scripts/bench_stream.py, N=4).
         decoder = Decoder(stream, fast=self._fast, threads=DECODER_THREADS)
-        stats.fast_decode = decoder.fast
         auto = cam.fast_decode == "auto" and decoder.can_switch
+        if auto and stats.decoded and decoder.fast != stats.fast_decode:
+            # granted (or overloaded) just before a reconnect or loop: switched by reopening
+            stats.fast_decode_switches += 1
+            self.headroom.switched(cam.name)
+        stats.fast_decode = decoder.fast
         self._cpu_mark = (time.monotonic(), time.thread_time())
         rotation: float | None = None  # the first frame's: frames after a switch lack it
         pacing = not cam.live and cam.realtime

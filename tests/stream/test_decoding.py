@@ -112,10 +112,15 @@ class Granting(CpuHeadroom):
     def __init__(self, idle: float = 2.0) -> None:
         super().__init__(lambda: idle, 2.0, sample_s=0, window_s=0)
         self.asked: list[float] = []  # the extra cores each request named
+        self.switches: list[str] = []
 
     def grant(self, name: str, extra: float) -> bool:
         self.asked.append(extra)
         return super().grant(name, extra)
+
+    def switched(self, name: str) -> None:
+        self.switches.append(name)
+        super().switched(name)
 
 
 def _read(tmp_path: Path, clip: Path, fast_decode: object, headroom: CpuHeadroom | None = None
@@ -173,6 +178,22 @@ def test_an_overloaded_camera_decodes_fast_from_the_next_keyframe(tmp_path, monk
     assert set(shapes) == {(160, 120, 3)}
 
 
+def test_a_mode_changed_across_a_reopen_counts_as_a_switch(tmp_path, paced_clip, monkeypatch):
+    """Granted (or overloaded) just before a file loops or a camera reconnects: the new
+    decoder opens in the other mode, and the headroom hears of it as of a switch."""
+    monkeypatch.setattr(reader_mod, "AUTO_WINDOW", 10**9)  # nobody takes the frames: no drops
+    cam = make_config(tmp_path, {"cameras": {"c": {"url": str(paced_clip), "realtime": False,
+                                                   "motion": False}}}).cameras["c"]
+    headroom = Granting(idle=0.0)
+    r = CameraReader(cam, FrameSlot(), headroom=headroom)
+    for fast in (True, False, False):
+        r._fast = fast
+        with av.open(str(paced_clip)) as c:
+            r._read(c)
+        assert r.stats.fast_decode is fast
+    assert r.stats.fast_decode_switches == 1 and headroom.switches == ["c"]
+
+
 @pytest.mark.parametrize("setting", [False, True])
 def test_a_fixed_setting_never_switches(tmp_path, sideways_fast_clock_clip, monkeypatch,
                                         setting):
@@ -198,6 +219,7 @@ def test_auto_policy_overload_then_calm(tmp_path, gop_clip, monkeypatch):
         limit, stats = reader_mod.AUTO_LAG_S, r.stats
         assert limit < reader_mod.SHED_LAG_S  # the switch comes before shedding
         assert r._fast  # auto starts fast
+        r._cpu_mark = (0.0, time.thread_time())  # as _read sets it: this thread's CPU from here
 
         def step(now: float, lag: float, sampled: int = 1, dropped: int = 0) -> bool:
             stats.lag_s = lag
