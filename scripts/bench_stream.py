@@ -16,8 +16,9 @@ the sampled frames are dropped. Prints a table and writes a JSON report.
         # the same measurement with another checkout's code (side by side)
 
 Each run also records the load average (the machine may be shared: compare runs made side by
-side), the RSS and CPU per camera (peak RSS minus the RSS with the models loaded and no camera
-running, divided by N) and the engine's mean batch (frames per recognize_batch call).
+side; ``--probe`` times the host before and after each run with scripts/probe_host.py), the
+RSS and CPU per camera (peak RSS minus the RSS with the models loaded and no camera running,
+divided by N) and the engine's mean batch (frames per recognize_batch call).
 
 The 1080p25 clip is made once from the sample video (evaldata/videos/cars.mp4) with PyAV
 (libx264) and cached under reports/bench_media/.
@@ -226,6 +227,8 @@ def main() -> int:
     p.add_argument("--max-batch", type=int, default=8,
                    help="frames per engine call (engine.max_batch; default 8, as `run`)")
     p.add_argument("--video", type=Path, help="source video (default: evaldata cars.mp4)")
+    p.add_argument("--probe", action="store_true",
+                   help="time the host before and after each run (scripts/probe_host.py)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_stream.json")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one N, JSON out
     p.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
@@ -234,6 +237,9 @@ def main() -> int:
         print(json.dumps(run_one(args.one, args.clip, args)))
         return 0
     clip = clip_1080p(args.video)
+    if args.probe:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from probe_host import probe
     rows = []
     for n in (int(x) for x in args.cameras.split(",")):
         for _ in range(args.repeat):
@@ -248,6 +254,7 @@ def main() -> int:
                 cmd.append("--no-motion")
             if args.fast_decode:
                 cmd += ["--fast-decode", args.fast_decode]
+            before = probe()["ms_per_core"] if args.probe else None
             out = subprocess.run(cmd, capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": ""})
             if out.returncode != 0:
@@ -255,6 +262,8 @@ def main() -> int:
                 return 1
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
+            if args.probe:  # the host's speed: ms per detector call per core, before/after
+                r["probe_ms"] = [before, probe()["ms_per_core"]]
             print(f"N={n}: rt {r['realtime_factor']:.2f}  analysed {r['analysed_fps']:.1f} fps  "
                   f"dropped {r['frames_dropped']}  cpu {r['cpu_percent']:.0f}%  "
                   f"rss {r['peak_rss_mb']:.0f} MB  load {r['load_avg_1min']}",
@@ -262,7 +271,7 @@ def main() -> int:
     best = max((r["cameras"] for r in rows if r["real_time"]), default=0)
     header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still", "dropped",
               "drop %", "CPU %", "CPU %/cam", "peak RSS MB", "RSS MB/cam", "mean batch",
-              "load 1m", "fast-decoding cams", "real time")
+              "load 1m", "fast-decoding cams", "probe ms before/after", "real time")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
@@ -273,6 +282,7 @@ def main() -> int:
             r.get("rss_per_camera_mb"), r.get("mean_batch"),
             "/".join(str(x) for x in r.get("load_avg_1min", [])),
             r.get("fast_decode_cameras", "-"),
+            " / ".join(",".join(map(str, p)) for p in r["probe_ms"]) if "probe_ms" in r else "-",
             "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")
     if args.plot:
