@@ -79,7 +79,7 @@ class CameraConfig:
                                                        "help": "fuzzy % for 'same plate'"})
     motion: bool = field(default=True, metadata={"help": "skip frames where nothing moved"})
     fast_decode: bool | Literal["auto"] = field(default="auto", metadata={
-        "help": "H.264/HEVC: skip the deblocking filter (1.5x faster decoding, blockier "
+        "help": "H.264/HEVC: skip the deblocking filter (15-25 % less decoding CPU, blockier "
                 "frames); auto: in full where the CPU allows, one camera at a time"})
     max_inflight: int = field(default=2, metadata={
         "ge": 1, "le": 8, "help": "frames of this camera in the engine at once (results are "

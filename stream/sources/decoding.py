@@ -1,9 +1,10 @@
 """A camera's video decoder whose deblocking filter can be switched off (and on) while it runs.
 
 Decoding is the larger half of a CPU-bound camera's cost (1080p25 H.264: ~110 ms of CPU per
-second of video against ~95 ms for the analysis at fps 5) and H.264/HEVC's deblocking filter a
-third of the decoding; the plates read the same without it (tests/stream/test_fast_decode.py,
-scripts/eval_fast_decode.py). ``fast_decode: auto`` turns it on where the CPU allows it.
+second of video against ~95 ms for the analysis at fps 5) and H.264/HEVC's deblocking filter
+15-25 % of the decoding (scripts/bench_decode.py); the plates read the same without it
+(tests/stream/test_fast_decode.py, scripts/eval_fast_decode.py). ``fast_decode: auto`` turns it
+on where the CPU allows it.
 
 FFmpeg reads ``skip_loop_filter`` when a decoder opens, so a switch opens a new decoder: at a
 keyframe, which needs no earlier picture, after the old decoder has given out its last frames

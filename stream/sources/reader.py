@@ -122,7 +122,7 @@ DECODER_NICE = 5
 # sheds every other sampled frame until it has caught up: dropping analysis frames evenly,
 # rather than a live camera lagging further and further behind until its server gives up.
 SHED_LAG_S = 1.0
-# ``fast_decode: auto``: a camera starts decoding without the deblocking filter (a third of
+# ``fast_decode: auto``: a camera starts decoding without the deblocking filter (15-25 % of
 # decoding's CPU) and decodes in full when the box's CPU allows (stream.sources.headroom: one
 # camera at a time). It goes back to fast at the first sign of overload: decoding AUTO_LAG_S
 # behind (half of SHED_LAG_S, so the switch, at the next keyframe, comes before frames are
@@ -133,8 +133,9 @@ AUTO_LAG_S = SHED_LAG_S / 2
 AUTO_DROP_RATIO = 0.05
 AUTO_WINDOW = 40
 AUTO_HOLD_S = 600.0
-# Decoding in full costs 1.5x decoding fast (the filter is a third of full decoding); the
-# decoding thread's CPU also holds scaling and the scene check, so half of it over-estimates.
+# Decoding in full costs 1.2-1.3x decoding fast (scripts/bench_decode.py), and the decoding
+# thread's CPU also holds scaling and the scene check: half of it over-estimates what a grant
+# adds, which errs on the side of the reserve.
 FULL_DECODE_EXTRA = 0.5
 AUTO_COST_S = 1.0  # of decoding measured before a camera asks for full decoding
 
