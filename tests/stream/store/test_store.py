@@ -94,8 +94,9 @@ def test_retention_by_age_and_by_image_size(store_config, tmp_path):
                        tmp_path / "state")
     try:
         old = datetime.fromtimestamp(time.time() - 3 * 86400, UTC).isoformat()
-        store.put(event(0, "old0001", ts=old), images={"vehicle": JPEG})
-        old_file = store.images_dir / store.get("ev-0").vehicle_image
+        # (from what put returns: the retention thread may delete the old event at once)
+        old_file = store.images_dir / store.put(event(0, "old0001", ts=old),
+                                                images={"vehicle": JPEG}).vehicle_image
         for i in range(1, 9):  # 8 fresh events of ~1 KB each: over the 5 KiB image budget
             now = datetime.fromtimestamp(time.time() - 100 + i, UTC).isoformat()
             store.put(event(i, f"new{i:04d}", ts=now), images={"vehicle": JPEG})
