@@ -5,8 +5,8 @@ level they read the same, scripts/eval_fast_decode.py) and decode in full only w
 allows it: one camera at a time, each after the box has stayed idle enough for a while with
 the camera before it decoding in full. A camera that decides on its own cannot know what its
 neighbours will do: eight cameras that each see half a core idle all switch at once and
-overload the box together (stop 21: the switch back to full every 10 minutes, and the start in
-full, were where an ``auto`` camera shed frames).
+overload the box together (stop 21's ``auto`` started every camera in full: at N = 8 they fell
+behind together and shed frames until their next keyframe).
 
 Idle is measured system-wide (psutil: other processes and a VM's steal time count as busy) and
 capped by what this process may use (CPU affinity, a cgroup's CPU quota) minus what it uses.
@@ -66,7 +66,7 @@ class CpuMeter:
         return time.monotonic(), idle, idle + busy, own
 
     def idle_cores(self) -> float | None:
-        """None on the first call after too short a time to say."""
+        """None when no time has passed since the last call (the clocks did not move)."""
         now = self._read()
         wall, idle, total, own = (a - b for a, b in zip(now, self._last, strict=True))
         if wall <= 0 or total <= 0:
