@@ -96,7 +96,9 @@ class CpuHeadroom:
         self.reserve, self.sample_s, self.window_s = reserve, sample_s, window_s
         self._meter, self._clock = meter, clock
         self._lock = threading.Lock()
-        self._readings: deque[float] = deque()
+        # the last window's readings: a box that stays short of idle CPU never restarts it
+        self._needed = max(1, math.ceil(window_s / sample_s) if sample_s > 0 else 1)
+        self._readings: deque[float] = deque(maxlen=self._needed)
         self._since = clock()  # readings count from here
         self._last_sample = self._since
         self._pending: tuple[str, float] | None = None  # granted, not switched yet
@@ -116,10 +118,9 @@ class CpuHeadroom:
                 if now - self._pending[1] < PENDING_MAX_S:
                     return False
                 self._pending = None
-            needed = max(1, math.ceil(self.window_s / self.sample_s) if self.sample_s > 0 else 1)
-            if now - self._since < self.window_s or len(self._readings) < needed:
+            if now - self._since < self.window_s or len(self._readings) < self._needed:
                 return False
-            least = min(list(self._readings)[-needed:])
+            least = min(self._readings)
             if least - extra < self.reserve * self.capacity:
                 return False
             log.info("camera %s: %.2f of %.3g cores idle for %.0f s: decoding in full from "

@@ -69,6 +69,15 @@ def test_the_least_idle_in_the_window_decides():
     assert _ask(h, box, "a", 0.1, 30) is not None
 
 
+def test_a_box_never_idle_enough_keeps_one_window_of_readings():
+    box = Box(idle=0.5)
+    h = _headroom(box)
+    assert _ask(h, box, "a", 0.1, 3600) is None  # an hour of refusals
+    assert box.reads >= 1800 and len(h._readings) == 5  # 10 s of readings, 2 s apart
+    box.idle = 1.5
+    assert _ask(h, box, "a", 0.1, 3600 + 20) == 3610.0  # the window moves on: 5 new readings
+
+
 def test_one_camera_at_a_time():
     box = Box(idle=1.8)
     h = _headroom(box)
