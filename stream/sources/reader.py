@@ -334,8 +334,7 @@ class CameraReader(StoppableThread):
         auto = cam.fast_decode == "auto" and decoder.can_switch
         if auto and stats.decoded and decoder.fast != stats.fast_decode:
             # granted (or overloaded) just before a reconnect or loop: switched by reopening
-            stats.fast_decode_switches += 1
-            self.headroom.switched(cam.name)
+            self._switched(decoder.fast)
         stats.fast_decode = decoder.fast
         self._cpu_mark = (time.monotonic(), time.thread_time())
         rotation: float | None = None  # the first frame's: frames after a switch lack it
@@ -351,12 +350,8 @@ class CameraReader(StoppableThread):
         for frame in decoder.frames(container):
             if stop.is_set():
                 return
-            if decoder.fast != stats.fast_decode:
-                stats.fast_decode = decoder.fast
-                stats.fast_decode_switches += 1
-                if auto:
-                    self._cpu_mark = (time.monotonic(), time.thread_time())
-                    self.headroom.switched(cam.name)
+            if decoder.fast != stats.fast_decode:  # only auto asks the decoder to switch
+                self._switched(decoder.fast)
             if rotation is None:
                 rotation = getattr(frame, "rotation", 0) or 0
             now = time.monotonic()
@@ -397,6 +392,14 @@ class CameraReader(StoppableThread):
         if self._headroom is None:
             self._headroom = CpuHeadroom()
         return self._headroom
+
+    def _switched(self, fast: bool) -> None:
+        """The decoder now decodes ``fast`` (or not): counted, its cost measured afresh, and
+        the headroom's window restarted."""
+        self.stats.fast_decode = fast
+        self.stats.fast_decode_switches += 1
+        self._cpu_mark = (time.monotonic(), time.thread_time())
+        self.headroom.switched(self.cam.name)
 
     def _auto_decode(self, decoder: Decoder, now: float) -> None:
         """``fast_decode: auto``, once per sampled frame: fast from the first sign of overload,
