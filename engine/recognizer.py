@@ -15,7 +15,7 @@ from engine import models, quantize
 from engine.backends import Backend, open_backend
 from engine.backends.fitted import DetectorInput, FittedInputs, fitted_graph
 from engine.backends.onnxruntime import OrtBackend
-from engine.backends.select import Preference, model_file, select_backend
+from engine.backends.select import CPU_KINDS, Preference, model_file, select_backend
 from engine.backends.triton import TritonSettings
 from engine.errors import EngineConfigError, ModelLoadError
 from engine.formats import read_with_formats
@@ -24,7 +24,7 @@ from engine.ocr import OcrRead, PlateOCR, load_ocr_config
 from engine.ocr.two_line import TWO_LINE_MAX_ASPECT
 from engine.plates import PlateDetector
 from engine.plates import process as plate_process
-from engine.precision import cpu_int8_flags, select_precision
+from engine.precision import BF16_FLAGS, INT8_FLAGS, cpu_flags, select_precision
 from engine.read_options import ReadOptions
 from engine.regions import OCR_REGION_CODES, is_valid_region, normalize_region
 from engine.result import (
@@ -204,22 +204,32 @@ class Recognizer:
         int8 = {s.key: quantize.int8_path(s, onnx[s.key], cache) for s in specs}
         picked = select_precision(
             precision or "auto",
-            cpu_backend=choice.kind == "onnxruntime",
+            backend=choice.kind,
             int8_ready=int8.get(models.PLATE_DETECTOR.key) is not None,
-            flags=cpu_int8_flags(),
+            flags=cpu_flags(INT8_FLAGS + BF16_FLAGS),
         )
         if picked.precision == "int8":
             files.update({k: p for k, p in int8.items() if p is not None})
         log.info("engine: precision %s: %s", picked.precision, picked.reason)
 
+        def cpu_session(path: Path, graph: bytes | None = None) -> Backend:
+            if choice.kind == "openvino":
+                from engine.backends.openvino import OvBackend
+
+                return OvBackend(path, threads, picked.precision, graph=graph,
+                                 cache_dir=cache.parent / "openvino")
+            return OrtBackend(path, threads, choice.providers, graph=graph)
+
         def open_model(spec: models.ModelSpec) -> Backend:
+            if choice.kind == "openvino":
+                return cpu_session(Path(files[spec.key]))
             return open_backend(files[spec.key], threads, choice.providers)
 
-        fit = choice.kind == "onnxruntime" and (detector_input or "fit") == "fit"
+        fit = choice.kind in CPU_KINDS and (detector_input or "fit") == "fit"
 
         def fitted_session(spec: models.ModelSpec, canvas: tuple[int, int]) -> Backend:
             path = Path(files[spec.key])
-            return OrtBackend(path, threads, choice.providers, graph=fitted_graph(path, canvas))
+            return cpu_session(path, fitted_graph(path, canvas))
 
         def fitted(spec: models.ModelSpec, square: Backend, size: int) -> FittedInputs | None:
             if not fit:
@@ -251,7 +261,7 @@ class Recognizer:
         rec.precision = picked.precision
         # a second core to run it on: with `workers: 2` x 1 thread too (scripts/bench_snapshot.py
         # K=1 p50 57.1/49.5 -> 43.5 ms, K=8 35.4/38.1 -> 36.7 req/s)
-        rec.overlap = choice.kind == "onnxruntime" and (os.cpu_count() or 1) >= 2
+        rec.overlap = choice.kind in CPU_KINDS and (os.cpu_count() or 1) >= 2
         return rec
 
     @classmethod

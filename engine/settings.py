@@ -28,11 +28,13 @@ class EngineSettings:
     backend: Preference = field(default="auto", metadata={
         "flag": "engine", "env": "PLATESTREAM_BACKEND",
         "help": "inference backend (auto: TensorRT when a GPU and fresh engines are present, "
-                "else ONNX Runtime)"})
+                "else ONNX Runtime; openvino: OpenVINO on the CPU, pip install "
+                "platestream[openvino])"})
     precision: Precision = field(default="auto", metadata={
         "flag": "engine", "env": "PLATESTREAM_PRECISION",
         "help": "CPU model precision (auto: the int8 models from `platestream models quantize` "
-                "when the CPU has VNNI or AMX)"})
+                "when the CPU has VNNI or AMX; on OpenVINO bf16 when the CPU has AMX or "
+                "AVX-512 BF16)"})
     detector_input: DetectorInput = field(default="fit", metadata={
         "flag": "engine", "env": "PLATESTREAM_DETECTOR_INPUT",
         "help": "detector input on ONNX Runtime: fit (each frame's own aspect, 416 on the long "

@@ -33,7 +33,7 @@ from scripts.benchlib import write_report  # noqa: E402
 
 
 def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
-            threads: int) -> dict:
+            threads: int, backend: str | None = None) -> dict:
     import av
     import numpy as np
     from av.video.reformatter import VideoReformatter
@@ -49,7 +49,8 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
     )
     from stream.tracking.scene import SceneChange
 
-    rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=threads)
+    rec = Recognizer.from_models_dir(os.environ.get("PLATESTREAM_MODELS"), threads=threads,
+                                     backend=backend or os.environ.get("PLATESTREAM_BACKEND"))
     gate, scene, to_bgr, thumbs = MotionGate(), SceneChange(), BgrScaler(), VideoReformatter()
     spent = dict.fromkeys(("decode", "convert", "motion", "recognize"), 0.0)
     decoded = analysed = plates = 0
@@ -93,7 +94,7 @@ def measure(clip: Path, fps: float, seconds: float, width: int, fast: bool,
             "frames_analysed": analysed, "plates_per_frame": round(plates / analysed, 2),
             "stages": stages, "total_ms_per_camera_second": round(total, 1),
             "cameras_per_core_at_full_load": round(1000 / total, 2),
-            "precision": rec.precision}
+            "backend": rec.backend_name, "precision": rec.precision}
 
 
 def main() -> int:
@@ -104,6 +105,8 @@ def main() -> int:
                    help="the camera's analysis_width (frames are scaled to it)")
     p.add_argument("--fast-decode", action="store_true", help="the camera's fast_decode")
     p.add_argument("--threads", type=int, default=1, help="engine threads")
+    p.add_argument("--backend", default=None, help="engine backend: auto, onnxruntime, openvino "
+                   "(default: $PLATESTREAM_BACKEND, then auto)")
     p.add_argument("--video", type=Path, help="source video (default: evaldata cars.mp4 "
                                               "made 1080p25)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "camera_cost.json")
@@ -114,7 +117,7 @@ def main() -> int:
         sys.exit(f"bench_camera_cost: no video at {src} (use --video)")
     clip = src if args.video else clip_1080p(src)
     report = measure(clip, args.fps, args.seconds, args.analysis_width, args.fast_decode,
-                     args.threads)
+                     args.threads, args.backend)
     report.update({"video": str(clip), "fps": args.fps, "fast_decode": args.fast_decode,
                    "analysis_width": args.analysis_width, "threads": args.threads,
                    "load_avg": [round(x, 2) for x in os.getloadavg()]})

@@ -132,8 +132,9 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
             rec = build_recognizer(argparse.Namespace(models_dir=None, threads=threads,
                                                       backend=None, engines_dir=None))
         else:  # flags and $PLATESTREAM_* as the CLI reads them
-            rec = build_recognizer(engine_settings(
-                argparse.Namespace(threads=threads, precision=args.precision)))
+            rec = build_recognizer(engine_settings(argparse.Namespace(
+                threads=threads, precision=args.precision,
+                **({"backend": args.backend} if args.backend else {}))))
         worker = EngineWorker(rec, workers=args.workers, max_batch=args.max_batch)
         worker.start()
         rec.recognize(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # warm the sessions
@@ -184,6 +185,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "cpu_per_camera_percent": round(cpu / n, 1),
         "mean_batch": round((w1["processed"] - w0["processed"]) / max(1, batches), 2),
         "load_avg_1min": [round(load0, 2), round(load1, 2)],
+        "backend": getattr(rec, "backend_name", "onnxruntime"),
         "precision": getattr(rec, "precision", "fp32"),
         "detector_input": "fit" if getattr(rec.plates, "fitted", None) else "square",
         "real_time": rt >= 0.95 and drop_ratio <= 0.05,
@@ -208,7 +210,9 @@ def main() -> int:
     p.add_argument("--fps", type=float, default=None, help="analyse at most FPS frames a "
                    "second per camera (the camera's fps: key; overrides --sample)")
     p.add_argument("--repeat", type=int, default=1, help="runs per N (shared machines: 2)")
-    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+    p.add_argument("--backend", default=None, help="engine backend: auto, onnxruntime, "
+                   "openvino (default: $PLATESTREAM_BACKEND, then auto)")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8", "bf16"], default=None,
                    help="engine precision (default: the engine's own, auto)")
     p.add_argument("--src", type=Path, help="measure the code of this checkout instead")
     p.add_argument("--plot", type=Path, help="write a PNG of RSS and CPU per camera vs N "
@@ -246,8 +250,8 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", str(n), "--clip", str(clip),
                    "--duration", str(args.duration), "--warmup", str(args.warmup),
                    "--sample", str(args.sample), "--workers", str(args.workers)]
-            for flag in ("threads", "fps", "precision", "src", "max_inflight", "max_batch",
-                         "decoder_nice"):
+            for flag in ("threads", "fps", "backend", "precision", "src", "max_inflight",
+                         "max_batch", "decoder_nice"):
                 if getattr(args, flag) is not None:
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:

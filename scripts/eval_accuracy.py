@@ -37,7 +37,9 @@ import numpy as np  # noqa: E402
 
 import engine.recognizer  # noqa: E402
 from engine import Recognizer, geometry, read_image_file  # noqa: E402
+from engine.backends.select import PREFERENCES  # noqa: E402
 from engine.formats import read_with_formats  # noqa: E402
+from engine.precision import PRECISIONS  # noqa: E402
 from stream.cli import engine_settings  # noqa: E402
 from stream.wire import box_json, plate_result  # noqa: E402
 
@@ -333,7 +335,9 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "evaldata")
     p.add_argument("--models-dir", default=None)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--precision", choices=["auto", "fp32", "int8"], default=None,
+    p.add_argument("--backend", choices=PREFERENCES, default=None,
+                   help="inference backend (default: $PLATESTREAM_BACKEND, then auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="model precision (default: $PLATESTREAM_PRECISION, then auto)")
     p.add_argument("--detector-input", choices=["fit", "square"], default=None,
                    help="detector input (default: $PLATESTREAM_DETECTOR_INPUT, then fit)")
@@ -358,8 +362,9 @@ def main() -> int:
     old = json.loads(args.compare.read_text()) if args.compare else None
     # flags > $PLATESTREAM_* > defaults, as the CLI fills them
     eng = engine_settings(argparse.Namespace(models_dir=args.models_dir, precision=args.precision,
-                                             detector_input=args.detector_input))
-    rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads,
+                                             detector_input=args.detector_input,
+                                             backend=args.backend))
+    rec = Recognizer.from_models_dir(eng.models_dir, threads=args.threads, backend=eng.backend,
                                      precision=eng.precision, int8_cache=eng.int8_cache_dir,
                                      detector_input=eng.detector_input)
     if args.views:

@@ -1,4 +1,5 @@
-"""Which backend to run on: TensorRT, ONNX Runtime on CUDA, or ONNX Runtime on the CPU.
+"""Which backend to run on: TensorRT, ONNX Runtime on CUDA, or ONNX Runtime (or OpenVINO) on the
+CPU.
 
 ``select_backend`` is pure: every fact about the machine comes from a probe (a function
 returning ``Check(ok, detail)``), so the decision table is tested with fakes and the real
@@ -7,7 +8,9 @@ needs them, so a CPU-only machine never imports TensorRT.
 
 ``auto``: TensorRT when a GPU, TensorRT and fresh engines for every model are present; else
 ONNX Runtime's CUDA provider when a GPU and onnxruntime-gpu are present; else the CPU. The
-``triton`` (models on a Triton Inference Server) is only ever an explicit choice. The
+``triton`` (models on a Triton Inference Server) and ``openvino`` (engine.backends.openvino:
+faster per image on a CPU with AMX, but twice the memory and no gain in a busy stream, see
+docs/perf/README.md) are only ever explicit choices. The
 ``Choice.reason`` says what was picked and why (the caller logs it). An explicit preference
 that cannot be met raises BackendError with the reason instead of silently falling back.
 """
@@ -27,6 +30,7 @@ from engine.errors import BackendError
 __all__ = [
     "Preference",
     "Kind",
+    "CPU_KINDS",
     "Check",
     "Choice",
     "Probes",
@@ -37,8 +41,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Preference: TypeAlias = Literal["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt", "triton"]
-Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime", "triton"]
+Preference: TypeAlias = Literal["auto", "onnxruntime", "openvino", "onnxruntime-cuda",
+                                "tensorrt", "triton"]
+Kind: TypeAlias = Literal["tensorrt", "onnxruntime-cuda", "onnxruntime", "openvino", "triton"]
+# The CPU kinds: the ONNX files run there as they are, fitted to each frame (detector_input).
+CPU_KINDS = ("onnxruntime", "openvino")
 PREFERENCES: tuple[str, ...] = get_args(Preference)
 
 
@@ -57,12 +64,14 @@ class Probes:
         engines: given (engines_dir, onnx model paths), is there an engine for each model,
             fresh for this GPU, TensorRT version and model sha256? (detail: the first problem)
         ort_cuda: does ONNX Runtime offer CUDAExecutionProvider?
+        openvino: is OpenVINO installed? (detail: its version, or the install hint)
     """
 
     gpu: Callable[[], Check]
     tensorrt: Callable[[], Check]
     engines: Callable[[Path, Sequence[Path]], Check]
     ort_cuda: Callable[[], Check]
+    openvino: Callable[[], Check]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,11 @@ def select_backend(
     if preference == "triton":  # never picked by auto: it needs a server URL
         return Choice("triton", "a Triton Inference Server over gRPC, as configured")
     p = probes or default_probes()
+    if preference == "openvino":
+        ov = p.openvino()
+        if not ov.ok:
+            raise BackendError(f"backend openvino is not usable: {ov.detail}")
+        return Choice("openvino", f"OpenVINO {ov.detail} on the CPU, as configured")
     gpu = p.gpu()
     if preference == "onnxruntime-cuda":
         cuda = p.ort_cuda() if gpu.ok else gpu
@@ -219,5 +233,13 @@ def _probe_ort_cuda() -> Check:
                  "platestream[gpu] on a machine with an NVIDIA GPU)")
 
 
+def _probe_openvino() -> Check:
+    if importlib.util.find_spec("openvino") is None:
+        return Check(False, "OpenVINO is not installed (pip install platestream[openvino])")
+    from importlib.metadata import version
+
+    return Check(True, version("openvino"))
+
+
 def default_probes() -> Probes:
-    return Probes(_probe_gpu, _probe_tensorrt, _probe_engines, _probe_ort_cuda)
+    return Probes(_probe_gpu, _probe_tensorrt, _probe_engines, _probe_ort_cuda, _probe_openvino)

@@ -18,27 +18,45 @@ from stream.cli import main
 
 
 def test_precision_auto_takes_int8_only_with_models_and_vnni():
-    c = select_precision("auto", cpu_backend=True, int8_ready=True, flags=("avx512_vnni",))
+    c = select_precision("auto", backend="onnxruntime", int8_ready=True, flags=("avx512_vnni",))
     assert c.precision == "int8" and "avx512_vnni" in c.reason
-    c = select_precision("auto", cpu_backend=True, int8_ready=True, flags=())
+    c = select_precision("auto", backend="onnxruntime", int8_ready=True, flags=())
     assert c.precision == "fp32" and "VNNI" in c.reason
-    c = select_precision("auto", cpu_backend=True, int8_ready=False, flags=("amx_int8",))
+    c = select_precision("auto", backend="onnxruntime", int8_ready=False, flags=("amx_int8",))
     assert c.precision == "fp32" and "models quantize" in c.reason
-    c = select_precision("auto", cpu_backend=False, int8_ready=True, flags=("amx_int8",))
+    c = select_precision("auto", backend="tensorrt", int8_ready=True, flags=("amx_int8",))
     assert c.precision == "fp32" and "CPU backend" in c.reason
 
 
 def test_precision_explicit_choices():
-    assert select_precision("fp32", cpu_backend=True, int8_ready=True,
+    assert select_precision("fp32", backend="onnxruntime", int8_ready=True,
                             flags=("avx_vnni",)).precision == "fp32"
-    c = select_precision("int8", cpu_backend=True, int8_ready=True, flags=())
+    c = select_precision("int8", backend="onnxruntime", int8_ready=True, flags=())
     assert c.precision == "int8" and "slower" in c.reason
     with pytest.raises(EngineConfigError, match="models quantize"):
-        select_precision("int8", cpu_backend=True, int8_ready=False, flags=("avx_vnni",))
+        select_precision("int8", backend="onnxruntime", int8_ready=False, flags=("avx_vnni",))
     with pytest.raises(EngineConfigError, match="build-engines --int8"):
-        select_precision("int8", cpu_backend=False, int8_ready=True, flags=("avx_vnni",))
-    with pytest.raises(EngineConfigError, match="expected one of auto, fp32, int8"):
-        select_precision("int4", cpu_backend=True, int8_ready=True, flags=())
+        select_precision("int8", backend="tensorrt", int8_ready=True, flags=("avx_vnni",))
+    with pytest.raises(EngineConfigError, match="expected one of auto, fp32, int8, bf16"):
+        select_precision("int4", backend="onnxruntime", int8_ready=True, flags=())
+
+
+def test_precision_on_openvino_is_bf16_where_the_cpu_has_it():
+    amx = ("avx512_vnni", "amx_int8", "amx_bf16")
+    c = select_precision("auto", backend="openvino", int8_ready=True, flags=amx)
+    assert c.precision == "bf16" and "amx_bf16" in c.reason
+    c = select_precision("auto", backend="openvino", int8_ready=True, flags=("avx512_vnni",))
+    assert c.precision == "fp32" and "no bfloat16" in c.reason
+    assert select_precision("bf16", backend="openvino", int8_ready=False,
+                            flags=("avx512_bf16",)).precision == "bf16"
+    assert select_precision("fp32", backend="openvino", int8_ready=True,
+                            flags=amx).precision == "fp32"
+    with pytest.raises(EngineConfigError, match="no bfloat16 instructions"):
+        select_precision("bf16", backend="openvino", int8_ready=True, flags=("avx512_vnni",))
+    with pytest.raises(EngineConfigError, match="int8 is ONNX Runtime's"):
+        select_precision("int8", backend="openvino", int8_ready=True, flags=amx)
+    with pytest.raises(EngineConfigError, match="bf16 runs on OpenVINO"):
+        select_precision("bf16", backend="onnxruntime", int8_ready=True, flags=amx)
 
 
 def test_cpu_flags_read_from_cpuinfo(tmp_path):

@@ -183,3 +183,18 @@ def broker() -> Iterator[Mosquitto]:
         pytest.skip(f"mosquitto cannot start here: {exc}")
     yield b
     b.close()
+
+
+@pytest.fixture(scope="session")
+def openvino_worker(models_dir, tmp_path_factory):
+    """An engine worker on OpenVINO (engine.backend: openvino, precision auto)."""
+    pytest.importorskip("openvino")
+    from engine import Recognizer
+    from stream.engine_worker import EngineWorker
+
+    rec = Recognizer.from_models_dir(models_dir, backend="openvino", threads=1,
+                                     int8_cache=tmp_path_factory.mktemp("models") / "int8")
+    w = EngineWorker(rec)
+    w.start()
+    yield w
+    w.stop()

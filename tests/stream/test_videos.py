@@ -81,3 +81,10 @@ def test_plates_outside_the_zone_make_no_event(tmp_path, evaldata, engine_worker
         assert wait_for(p.done, 90), p.status()
         assert p.status()["cameras"]["street"]["frames_analysed"] > 10
     assert read_jsonl(Path(cfg.output_dir) / "street.jsonl") == []
+
+
+def test_sample_videos_on_openvino(tmp_path, evaldata, video_labels, openvino_worker):
+    """The same events, right text and one per vehicle, with the models on OpenVINO."""
+    assert openvino_worker.recognizer.backend_name.startswith("openvino:CPU:")
+    test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, video_labels,
+                                                         openvino_worker)

@@ -21,13 +21,17 @@ FRESH = Check(True, "2 fresh engines in /engines")
 STALE = Check(False, "plate_detector_yolov9t416.engine was built for another setup (tensorrt)")
 CUDA = Check(True, "CUDAExecutionProvider")
 NO_CUDA = Check(False, "onnxruntime has no CUDAExecutionProvider")
+OV = Check(True, "2026.4.1")
+NO_OV = Check(False, "OpenVINO is not installed (pip install platestream[openvino])")
 
 
 class FakeProbes:
     """Answers given per probe; records which probes were asked."""
 
-    def __init__(self, gpu: Check, trt: Check, engines: Check, cuda: Check) -> None:
-        self.answers = {"gpu": gpu, "tensorrt": trt, "engines": engines, "ort_cuda": cuda}
+    def __init__(self, gpu: Check, trt: Check, engines: Check, cuda: Check,
+                 ov: Check = NO_OV) -> None:
+        self.answers = {"gpu": gpu, "tensorrt": trt, "engines": engines, "ort_cuda": cuda,
+                        "openvino": ov}
         self.asked: list[str] = []
         self.engine_args: tuple | None = None
 
@@ -41,7 +45,8 @@ class FakeProbes:
         return probe
 
     def probes(self) -> Probes:
-        return Probes(*(self._probe(n) for n in ("gpu", "tensorrt", "engines", "ort_cuda")))
+        return Probes(*(self._probe(n) for n in ("gpu", "tensorrt", "engines", "ort_cuda",
+                                                  "openvino")))
 
 
 @pytest.mark.parametrize(
@@ -95,6 +100,24 @@ def test_no_gpu_never_probes_tensorrt() -> None:
     fake = FakeProbes(NO_GPU, TRT, FRESH, CUDA)
     select_backend("auto", ENGINES, MODELS, probes=fake.probes())
     assert fake.asked == ["gpu"]
+
+
+@pytest.mark.parametrize("gpu, trt, cuda", [(GPU, TRT, CUDA), (NO_GPU, NO_TRT, NO_CUDA)])
+def test_openvino_only_when_asked_for(gpu, trt, cuda) -> None:
+    fake = FakeProbes(gpu, trt, FRESH, cuda, OV)
+    assert select_backend("auto", ENGINES, MODELS, probes=fake.probes()).kind != "openvino"
+    assert "openvino" not in fake.asked
+    choice = select_backend("openvino", ENGINES, MODELS, probes=fake.probes())
+    assert (choice.kind, choice.providers) == ("openvino", ["CPUExecutionProvider"])
+    assert choice.reason == "OpenVINO 2026.4.1 on the CPU, as configured"
+    assert model_file(choice, MODELS[0], ENGINES) == MODELS[0]
+
+
+def test_openvino_asked_for_but_missing_is_an_error() -> None:
+    fake = FakeProbes(NO_GPU, NO_TRT, FRESH, NO_CUDA, NO_OV)
+    with pytest.raises(BackendError, match=r"openvino is not usable: OpenVINO is not installed "
+                                           r"\(pip install platestream\[openvino\]\)"):
+        select_backend("openvino", ENGINES, MODELS, probes=fake.probes())
 
 
 def test_cpu_preference_probes_nothing() -> None:
