@@ -172,16 +172,17 @@ class Recognizer:
         """Load the default models from the resolved models directory (see engine.models).
 
         Args:
-            backend: ``auto`` (default), ``onnxruntime``, ``onnxruntime-cuda``, ``tensorrt``
-                or ``triton``; an explicit one this machine cannot run raises BackendError
-                with the reason.
+            backend: ``auto`` (default), ``onnxruntime``, ``openvino``, ``onnxruntime-cuda``,
+                ``tensorrt`` or ``triton``; an explicit one this machine cannot run raises
+                BackendError with the reason.
             engines_dir: TensorRT engines built by ``platestream build-engines``.
             triton: the server for backend ``triton`` (default 127.0.0.1:8001); the models
                 run there, so only the OCR config is read from the models directory.
-            precision: ``auto`` (default), ``fp32`` or ``int8``: the int8 copies from
-                ``platestream models quantize`` in ``int8_cache`` (see engine.precision for
-                what auto picks).
-            detector_input: ``fit`` (default): on ONNX Runtime the detectors see each frame
+            precision: ``auto`` (default), ``fp32``, ``int8`` (the copies from ``platestream
+                models quantize`` in ``int8_cache``) or ``bf16`` (OpenVINO); see
+                engine.precision for what auto picks. OpenVINO caches its compiled models
+                beside ``int8_cache``.
+            detector_input: ``fit`` (default): on the CPU the detectors see each frame
                 at its own aspect (416 on the long side, engine.backends.fitted); ``square``:
                 always 416×416 as exported (TensorRT and Triton always are).
         The engine reads no environment: ``stream.cli.engine_settings`` fills these from

@@ -37,7 +37,7 @@ class EngineSettings:
                 "AVX-512 BF16)"})
     detector_input: DetectorInput = field(default="fit", metadata={
         "flag": "engine", "env": "PLATESTREAM_DETECTOR_INPUT",
-        "help": "detector input on ONNX Runtime: fit (each frame's own aspect, 416 on the long "
+        "help": "detector input on the CPU: fit (each frame's own aspect, 416 on the long "
                 "side: 0.6x the work for 16:9) or square (416x416, as exported)"})
     models_dir: str | None = field(default=None, metadata={
         "flag": "engine", "env": "PLATESTREAM_MODELS", "path": True,

@@ -108,8 +108,9 @@ class OvBackend:
                 self._model = _read_onnx(graph if graph is not None else self.path)
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise ModelLoadError(f"cannot load model {path}: {exc}") from exc
+        # compiled on each thread's first call: the square sessions the fitted ones stand in
+        # for are never compiled (~1 s each)
         self._local = threading.local()
-        self._request()  # compile now: a model OpenVINO cannot run fails here, not later
         self.name = f"openvino:CPU:{precision}"
         self._inputs = {p.get_any_name(): TensorSpec(
             tuple(d.get_length() if d.is_static else None for d in p.get_partial_shape()),
