@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _CORE: Any = None
 _CORE_LOCK = threading.Lock()
+_LOCALE_LOCK = threading.Lock()
 
 
 def _core() -> Any:
@@ -59,13 +60,15 @@ def _read_onnx(model: Path | bytes) -> Any:
 def _keeping_locale() -> Iterator[None]:
     """OpenVINO sets the process's C locale to "C" in some calls (a compiled model loaded from
     its cache did, here): Python's default text encoding then turns ASCII, and ``open()`` of
-    UTF-8 text anywhere in the process fails. Put it back."""
-    saved = locale.setlocale(locale.LC_ALL)
-    try:
-        yield
-    finally:
-        if locale.setlocale(locale.LC_ALL) != saved:
-            locale.setlocale(locale.LC_ALL, saved)
+    UTF-8 text anywhere in the process fails. Put it back. One such call at a time: a thread
+    that began while another's call had changed it would put back "C"."""
+    with _LOCALE_LOCK:
+        saved = locale.setlocale(locale.LC_ALL)
+        try:
+            yield
+        finally:
+            if locale.setlocale(locale.LC_ALL) != saved:
+                locale.setlocale(locale.LC_ALL, saved)
 
 
 def ov_hint(precision: str) -> str:
