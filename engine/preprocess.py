@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Letterbox", "letterbox", "fitted_canvas"]
+__all__ = ["Letterbox", "letterbox", "fitted_canvas", "scaled_size", "SCALED_SIZES"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +88,15 @@ def fitted_canvas(h: int, w: int, size: int, stride: int = 32) -> tuple[int, int
     side = next(s for s in (round(f * size / stride) * stride for f in FITTED_SIDES)
                 if s >= short)
     return (side, size) if w >= h else (size, side)
+
+
+# Long sides a detector input may have when an image is detected at a given scale (a part of
+# a frame at the frame's scale, say): few, so that the sessions per detector stay few.
+SCALED_SIZES = (160, 224, 320, 416)
+
+
+def scaled_size(h: int, w: int, scale: float, size: int = 416) -> int:
+    """The long side to letterbox an h×w image to so that it is scaled by at least ``scale``
+    (and at most to ``size``): the smallest of ``SCALED_SIZES`` that holds it."""
+    want = max(h, w) * scale
+    return next((s for s in SCALED_SIZES if s >= want and s <= size), size)

@@ -319,6 +319,7 @@ class Recognizer:
         config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
+        detect_scale: float | None = None,
     ) -> list[Recognition]:
         """Read several images; the plate reads of all of them share OCR calls.
 
@@ -329,6 +330,11 @@ class Recognizer:
         ``detection_rule`` is strict, which needs it to keep or drop a plate) and
         ``candidates`` holds only the read itself. ``enrich`` adds the rest to the read that
         is reported (a stream's best frame of a vehicle).
+
+        ``detect_scale``: find plates with the images scaled by about this much rather than
+        fitted to the detector (PlateDetector.detect): a stream's crop of the part of a frame
+        that moved, at the whole frame's scale, on a smaller input. The OCR reads the image
+        itself.
         """
         t0 = time.perf_counter()
         cfg = ReadOptions.parse(config)
@@ -346,7 +352,7 @@ class Recognizer:
             beside = None
             if need_vehicles and self.overlap and len(images) == 1:
                 beside = self._vehicles_beside(img, mmc)
-            plates = self.plates.detect(img, cfg.threshold_d)
+            plates = self.plates.detect(img, cfg.threshold_d, detect_scale)
             vehicles = Detections.empty()
             if beside is not None:
                 found = beside.result()

@@ -88,6 +88,7 @@ def _totals(status: dict) -> dict:
             "frames_skipped_still", "events")
     out = {k: sum(c[k] for c in cams) for k in keys}
     out["frames_shed"] = sum(c.get("frames_shed", 0) for c in cams)  # none before 2026-11-27
+    out["frames_motion_cropped"] = sum(c.get("frames_motion_cropped", 0) for c in cams)
     # cameras decoding without the deblocking filter at the end, and switches (stop 21 on)
     out["fast_decode_cameras"] = sum(c.get("fast_decode") is True for c in cams)
     out["fast_decode_switches"] = sum(c.get("fast_decode_switches", 0) for c in cams)
@@ -117,6 +118,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                 copy.write_bytes(video.read_bytes()))
             cams[f"cam{i}"] = {"url": str(copy), "loop": True, "realtime": True,
                                "motion": not args.no_motion,
+                               **({"motion_crop": args.motion_crop == "on"}
+                                  if args.motion_crop else {}),
                                **({"fast_decode": FAST_DECODE[args.fast_decode]}
                                   if args.fast_decode else {}),
                                **({"fps": args.fps} if args.fps else {"sample": args.sample}),
@@ -178,6 +181,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "fast_decode_switches": s1["fast_decode_switches"],
         "drop_ratio": round(drop_ratio, 3),
         "events": d["events"],
+        "frames_motion_cropped": d.get("frames_motion_cropped", 0),
         "cpu_percent": round(cpu, 1),
         "peak_rss_mb": round(peak, 1),
         "base_rss_mb": round(base_rss, 1),
@@ -218,6 +222,9 @@ def main() -> int:
     p.add_argument("--plot", type=Path, help="write a PNG of RSS and CPU per camera vs N "
                    "(needs matplotlib)")
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
+    p.add_argument("--motion-crop", choices=["on", "off"], default=None,
+                   help="cameras' motion_crop (detect only where the frame moved, at the "
+                        "frame's scale; default: the config's, on since stop 23)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
                    help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
                         "(only while overloaded; default: the config's, auto since stop 21)")
@@ -256,6 +263,8 @@ def main() -> int:
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:
                 cmd.append("--no-motion")
+            if args.motion_crop:
+                cmd += ["--motion-crop", args.motion_crop]
             if args.fast_decode:
                 cmd += ["--fast-decode", args.fast_decode]
             before = probe()["ms_per_core"] if args.probe else None

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine import PlateRead, Recognition
 from engine.errors import BackendUnavailable
+from engine.plates.process import INPUT_SIZE as PLATE_INPUT
 from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
@@ -45,6 +46,13 @@ PER_VEHICLE_ENRICH = True
 # pixels, so a plate whose centre is inside a zone is never cut): a smaller input, so plates
 # are larger in the detector's 416x416 letterbox, and no reads of plates elsewhere.
 ZONE_MARGIN = 48
+# motion_crop: what the detector sees is the box around what moved (plus MOTION_MARGIN
+# analysis pixels) and around each plate of the last analysed frame (grown by PLATE_REACH of
+# its widths each side: a vehicle that stops still gets detections), at the frame's scale. A
+# box that is most of the frame anyway (CROP_MAX_SHARE) is not worth a separate input.
+MOTION_MARGIN = 48
+PLATE_REACH = 1.5
+CROP_MAX_SHARE = 0.7
 
 
 @dataclass
@@ -57,6 +65,8 @@ class AnalyzerStats:
     updates: int = 0
     scene_changes: int = 0
     inflight_peak: int = 0  # most frames of this camera in the engine at once
+    cropped: int = 0  # motion_crop: frames the detector saw only a part of
+    cropped_share: float = 0.0  # ... the sum of those parts' shares of the frame
     repeats: int = 0
     low_score: int = 0
     errors: int = 0
@@ -72,6 +82,7 @@ class _Step:
     future: concurrent.futures.Future[Recognition] | None = None
     still: bool = False
     ended: SourceEnded | None = None
+    area: tuple[int, int, int, int] | None = None  # the part of the frame the engine saw
 
     def ready(self) -> bool:
         return self.future is None or self.future.done()
@@ -118,6 +129,12 @@ class CameraAnalyzer(StoppableThread):
         self._gate = MotionGate() if cam.motion else None
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
         self._areas: dict[tuple[int, int, float], tuple[int, int, int, int] | None] = {}
+        self._last_plates: list[Box] = []  # in the last analysed frame, frame pixels
+        # not where each frame's call needs the vehicles (detection_rule strict keeps a plate
+        # only inside one, detection_mode vehicle reports them): a crop may cut them
+        opts = cam.read_options
+        self._crop = cam.motion_crop and self._gate is not None and (
+            opts.detection_rule != "strict" and opts.detection_mode != "vehicle")
 
     def run(self) -> None:
         # Up to max_inflight frames of this camera are in the engine at once (a camera is not
@@ -158,7 +175,8 @@ class CameraAnalyzer(StoppableThread):
         self.last_frame = frame
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts, frame.thumb):
             return _Step(frame, still=True)
-        return _Step(frame, future=self._submit(frame))
+        area, scale = self._detect_area(frame)
+        return _Step(frame, future=self._submit(frame, area, scale), area=area)
 
     def _apply(self, step: _Step) -> None:
         if step.ended is not None:
@@ -177,13 +195,13 @@ class CameraAnalyzer(StoppableThread):
             self.stats.skipped_still += 1
             self._finish(self._tracker.update([], frame.ts))
             return
-        area = self._area(frame)
         rec = self._result(step.future)
         if rec is None:
             return
         self.stats.analysed += 1
-        obs = [Observation(_shifted(r, area), frame.ts, frame, rec.processing_time)
+        obs = [Observation(_shifted(r, step.area), frame.ts, frame, rec.processing_time)
                for r in rec.results]
+        self._last_plates = [o.read.box for o in obs]
         obs = [dataclasses.replace(o, sharpness=plate_sharpness(frame, o.read))
                for o in obs if self._in_zone(o.read, frame)]
         self._finish(self._tracker.update(obs, frame.ts))
@@ -203,13 +221,39 @@ class CameraAnalyzer(StoppableThread):
             self._areas[key] = None if whole else (int(x1), int(y1), int(x2), int(y2))
         return self._areas[key]
 
-    def _submit(self, frame: Frame) -> concurrent.futures.Future[Recognition] | None:
-        cam = self.cam
+    def _detect_area(self, frame: Frame
+                     ) -> tuple[tuple[int, int, int, int] | None, float | None]:
+        """(the part of the frame to detect on, None for all of it; the scale to detect it at,
+        None to fit it to the detector): the zones' box, and with ``motion_crop`` only what
+        moved and the last plates' surroundings in it, at the zones' (or frame's) scale."""
         area = self._area(frame)
+        box = self._gate.box if self._crop else None  # type: ignore[union-attr]
+        if box is None:
+            return area, None
+        h, w = frame.image.shape[:2]
+        ax1, ay1, ax2, ay2 = area or (0, 0, w, h)
+        x1, y1 = box[0] * w - MOTION_MARGIN, box[1] * h - MOTION_MARGIN
+        x2, y2 = box[2] * w + MOTION_MARGIN, box[3] * h + MOTION_MARGIN
+        for b in self._last_plates:
+            reach = PLATE_REACH * (b.xmax - b.xmin) + MOTION_MARGIN
+            x1, y1 = min(x1, b.xmin - reach), min(y1, b.ymin - reach)
+            x2, y2 = max(x2, b.xmax + reach), max(y2, b.ymax + reach)
+        x1, y1 = int(max(ax1, x1)), int(max(ay1, y1))
+        x2, y2 = int(min(ax2, x2)), int(min(ay2, y2))
+        if x2 - x1 < 32 or y2 - y1 < 32 or (
+                (x2 - x1) * (y2 - y1) > CROP_MAX_SHARE * (ax2 - ax1) * (ay2 - ay1)):
+            return area, None
+        self.stats.cropped += 1
+        self.stats.cropped_share += (x2 - x1) * (y2 - y1) / (w * h)
+        return (x1, y1, x2, y2), PLATE_INPUT / max(ax2 - ax1, ay2 - ay1)
+
+    def _submit(self, frame: Frame, area: tuple[int, int, int, int] | None,
+                scale: float | None) -> concurrent.futures.Future[Recognition] | None:
+        cam = self.cam
         image = frame.image if area is None else frame.image[area[1]:area[3], area[0]:area[2]]
         try:
             return self.worker.submit(image, cam.regions, cam.mmc, cam.read_options,
-                                      light=PER_VEHICLE_ENRICH)
+                                      light=PER_VEHICLE_ENRICH, detect_scale=scale)
         except EngineBusy:
             self.stats.engine_busy += 1
             return None

@@ -45,7 +45,8 @@ class EngineBusy(Exception):
 @dataclass(slots=True)
 class _Job:
     image: np.ndarray
-    key: tuple[tuple[str, ...], bool, ReadOptions, bool]  # regions, mmc, config, light
+    # regions, mmc, config, light, detect_scale
+    key: tuple[tuple[str, ...], bool, ReadOptions, bool, float | None]
     future: Future[Recognition] = field(default_factory=Future)
 
     @property
@@ -139,15 +140,17 @@ class EngineWorker:
         config: ReadOptions | dict | str | None = None,
         *,
         light: bool = False,
+        detect_scale: float | None = None,
     ) -> Future[Recognition]:
-        """Queue one BGR image; never blocks. ``light``: see Recognizer.recognize_batch.
+        """Queue one BGR image; never blocks. ``light``, ``detect_scale``: see
+        Recognizer.recognize_batch.
 
         Raises:
             EngineBusy: the queue is full.
             EngineConfigError: bad regions or config (raised here, not in the future).
         """
         job = _Job(image, (parse_regions(regions), bool(mmc), ReadOptions.parse(config),
-                           bool(light)))
+                           bool(light), detect_scale))
         with self._lock:
             if self._jobs and self._pixels + job.pixels > self.max_pixels:
                 self._stats["rejected"] += 1
@@ -237,11 +240,13 @@ class EngineWorker:
             job.future.cancel()
 
     def _process(self, batch: list[_Job]) -> None:
-        regions, mmc, config, light = batch[0].key
+        regions, mmc, config, light, detect_scale = batch[0].key
         t0 = time.perf_counter()
         try:
             images = [j.image for j in batch]
-            extra = {"light": True} if light else {}
+            extra: dict = {"light": True} if light else {}
+            if detect_scale is not None:
+                extra["detect_scale"] = detect_scale
             results = self.recognizer.recognize_batch(images, regions, mmc, config, **extra)
         except Exception as exc:  # the error belongs to the callers, not to this thread
             unavailable = isinstance(exc, BackendUnavailable)

@@ -48,6 +48,9 @@ class MotionGate:
         self.width = width
         self._ref: np.ndarray | None = None
         self._ref_ts = 0.0
+        # where it moved, when ``moved`` said so: (x1, y1, x2, y2) as fractions of the frame,
+        # around the pixels that changed since the last analysed frame; None: all of it
+        self.box: tuple[float, float, float, float] | None = None
 
     def moved(self, image: np.ndarray, ts: float, thumb: np.ndarray | None = None) -> bool:
         """Whether ``image`` moved since the last frame that went to inference; ``thumb``:
@@ -56,16 +59,21 @@ class MotionGate:
             small = thumb
         else:
             small = grey_thumbnail(image, self.width)
+        self.box = None
         if self._ref is None or self._ref.shape != small.shape or (
             ts - self._ref_ts >= self.max_skip_s
         ):
             self._ref, self._ref_ts = small, ts
             return True
-        changed = np.count_nonzero(cv2.absdiff(small, self._ref) > self.pixel_delta)
-        if changed >= self.min_fraction * small.size:
+        diff = cv2.absdiff(small, self._ref) > self.pixel_delta
+        if np.count_nonzero(diff) >= self.min_fraction * small.size:
+            ys, xs = np.nonzero(diff)
+            h, w = small.shape[:2]
+            self.box = (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
             self._ref, self._ref_ts = small, ts
             return True
         return False
 
     def reset(self) -> None:
         self._ref = None
+        self.box = None

@@ -87,6 +87,9 @@ class _Camera:
             "fast_decode": r.fast_decode,
             "fast_decode_switches": r.fast_decode_switches,
             "frames_skipped_still": a.skipped_still,
+            # motion_crop: frames detected on the part that moved, and that part's mean share
+            "frames_motion_cropped": a.cropped,
+            "motion_crop_share": round(a.cropped_share / a.cropped, 3) if a.cropped else None,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(
                 a.skipped_still / max(1, a.skipped_still + a.analysed + a.engine_busy), 3),

@@ -7,6 +7,7 @@ import numpy as np
 from engine.backends import Backend
 from engine.backends.fitted import FittedInputs
 from engine.plates import process
+from engine.preprocess import fitted_canvas, scaled_size
 from engine.types import Detections
 
 __all__ = ["PlateDetector"]
@@ -22,12 +23,23 @@ class PlateDetector:
         self._input = next(iter(backend.inputs()))
         self._output = "output0"
 
-    def detect(self, bgr: np.ndarray, threshold: float = 0.25) -> Detections:
-        """Plates in a BGR frame, in frame pixels, best first."""
-        backend, canvas = self.backend, None
+    def detect(self, bgr: np.ndarray, threshold: float = 0.25,
+               scale: float | None = None) -> Detections:
+        """Plates in a BGR frame, in frame pixels, best first.
+
+        ``scale``: letterbox the image by about this much instead of to 416 on its long side
+        (the next of ``SCALED_SIZES`` up): a part of a frame detected at the frame's own
+        scale, on a smaller input. Fitted inputs only; the square ignores it.
+        """
+        backend, canvas, size = self.backend, None, process.INPUT_SIZE
         if self.fitted is not None:
-            canvas, backend = self.fitted.for_frame(*bgr.shape[:2])
-        x, lb = process.preprocess(bgr, canvas)
+            h, w = bgr.shape[:2]
+            if scale is not None:
+                size = scaled_size(h, w, scale, process.INPUT_SIZE)
+            canvas, backend = self.fitted.session(fitted_canvas(h, w, size))
+            if max(canvas) != size:  # no fitted copy of that shape: the square, at 416
+                size = process.INPUT_SIZE
+        x, lb = process.preprocess(bgr, canvas, size)
         out = backend.infer({self._input: x})
         raw = out.get(self._output, next(iter(out.values())))
         return process.decode(raw, lb, bgr.shape[1], bgr.shape[0], threshold)

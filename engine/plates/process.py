@@ -14,11 +14,12 @@ INPUT_SIZE = 416
 
 
 def preprocess(
-    bgr: np.ndarray, canvas: tuple[int, int] | None = None
+    bgr: np.ndarray, canvas: tuple[int, int] | None = None, size: int = INPUT_SIZE
 ) -> tuple[np.ndarray, Letterbox]:
-    """(h, w, 3) BGR uint8 -> (1, 3, H, W) float32 RGB 0..1, centred letterbox; H×W is
-    ``canvas`` (see engine.preprocess.fitted_canvas), 416×416 by default."""
-    canvas, lb = letterbox(bgr, INPUT_SIZE, centered=True, canvas=canvas)
+    """(h, w, 3) BGR uint8 -> (1, 3, H, W) float32 RGB 0..1, centred letterbox to ``size`` on
+    the long side; H×W is ``canvas`` (see engine.preprocess.fitted_canvas), 416×416 by
+    default."""
+    canvas, lb = letterbox(bgr, size, centered=True, canvas=canvas)
     # the same floats as canvas[:, :, ::-1].transpose(2, 0, 1) / 255, in a third of the time
     return cv2.dnn.blobFromImage(canvas, 1.0 / 255.0, swapRB=True), lb
 

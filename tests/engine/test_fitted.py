@@ -15,7 +15,7 @@ from engine.backends.onnxruntime import OrtBackend
 from engine.errors import ModelLoadError
 from engine.geometry import crop, iou
 from engine.plates import process as plates
-from engine.preprocess import fitted_canvas
+from engine.preprocess import fitted_canvas, scaled_size
 from engine.recognizer import OCR_VIEWS
 
 PLATE = "plate_detector_yolov9t416.onnx"
@@ -161,3 +161,35 @@ def test_a_plate_is_read_from_three_views_averaged(recognizer, evaldata):
     light = recognizer.recognize_batch([img], light=True)[0].results[0]
     assert full.plate == together[0].text.lower()
     assert light.plate == one_by_one[0].text.lower()  # per-frame reads: the first view
+
+
+@pytest.mark.parametrize("h, w, scale, size", [
+    (720, 1280, 416 / 1280, 416),   # a whole frame at its own scale: as fitted
+    (320, 480, 416 / 1280, 160),    # a part of it: 156 px long at that scale
+    (400, 900, 416 / 1280, 320),    # 292 px
+    (100, 100, 416 / 1280, 160),    # the smallest input
+    (300, 300, 4.0, 416),           # never past the detector's own size
+])
+def test_scaled_size_is_the_next_input_size_up(h, w, scale, size):
+    assert scaled_size(h, w, scale) == size
+
+
+def test_a_part_of_a_frame_is_detected_at_the_frames_scale(recognizer, evaldata):
+    """detect(scale=): the plate found on a crop, at the whole frame's scale, on a smaller
+    input (160 px long here instead of 416), is where the whole frame's detection puts it."""
+    import av
+
+    with av.open(str(evaldata / "videos" / "license_plate.mp4")) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 60)
+    img = frame.to_ndarray(format="bgr24")
+    detector = recognizer.plates
+    whole = detector.detect(img)
+    x1, y1, x2, y2 = whole.xyxy[0]
+    cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+    ox, oy = max(0, cx - 240), max(0, cy - 160)
+    part = img[oy:oy + 320, ox:ox + 480]
+    found = detector.detect(part, scale=416 / img.shape[1])
+    assert (128, 160) in detector.fitted._by_shape  # the 480x320 part's input
+    assert len(found) and found.score[0] > 0.5
+    moved = found.xyxy[0] + np.array([ox, oy, ox, oy], np.float32)
+    assert iou(moved, whole.xyxy[:1])[0] >= 0.8, (moved, whole.xyxy[0])

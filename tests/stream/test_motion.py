@@ -46,3 +46,25 @@ def test_thumbnail_of_another_width_is_not_used():
     moved[200:400, 200:600] = 255
     # a wrong-width thumbnail claiming nothing changed is ignored: the frame itself moved
     assert gate.moved(moved, 0.1, grey_thumbnail(img, 64))
+
+
+def test_gate_says_where_it_moved():
+    """``box``: around the pixels that changed since the last analysed frame (the square's old
+    and new places), as fractions of the frame; None where the whole frame counts."""
+    import numpy as np
+
+    def frame(x: int) -> np.ndarray:
+        img = np.full((720, 1280, 3), 40, np.uint8)
+        img[300:380, x:x + 160] = 230
+        return img
+
+    gate = MotionGate()
+    assert gate.moved(frame(200), 0.0) and gate.box is None  # the first frame: all of it
+    assert not gate.moved(frame(200), 0.2) and gate.box is None
+    assert gate.moved(frame(320), 0.4)
+    x1, y1, x2, y2 = gate.box
+    assert abs(x1 - 200 / 1280) < 0.01 and abs(x2 - 480 / 1280) < 0.01
+    assert abs(y1 - 300 / 720) < 0.02 and abs(y2 - 380 / 720) < 0.02
+    assert gate.moved(frame(320), 2.5) and gate.box is None  # max_skip_s: all of it again
+    gate.reset()
+    assert gate.box is None

@@ -16,9 +16,26 @@ OVERLAY = "14b02819t"  # burned-in toll text in cars.mp4, not a plate of a visib
 
 def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, video_labels,
                                                          engine_worker):
+    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker,
+                                 motion_crop=False)
+    assert status["cameras"]["toll"]["frames_motion_cropped"] == 0
+
+
+def test_motion_crop_gives_the_same_events(tmp_path, evaldata, video_labels, engine_worker):
+    """Detecting only where the frame moved (and around the plates last seen), at the frame's
+    scale (the default): the same events; most moving frames of the toll video are cropped."""
+    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker)
+    toll = status["cameras"]["toll"]
+    assert toll["frames_motion_cropped"] > toll["frames_analysed"] / 2, toll
+    assert 0.2 < toll["motion_crop_share"] < 0.7, toll
+
+
+def check_sample_videos(tmp_path, evaldata, video_labels, engine_worker, **defaults) -> dict:
+    """Both labelled videos through the pipeline (camera ``defaults`` added): one event per
+    labelled plate with the right text and nothing else. Returns the pipeline's status."""
     cfg = make_config(tmp_path, {
         "defaults": {"realtime": False, "outputs": ["jsonl", "csv", "images"],
-                     "memory_decay": 300},
+                     "memory_decay": 300, **defaults},
         "cameras": {
             "toll": {"url": str(evaldata / "videos" / "cars.mp4")},
             "street": {"url": str(evaldata / "videos" / "license_plate.mp4")},
@@ -66,6 +83,7 @@ def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, vid
     assert status["cameras"]["toll"]["frames_decoded"] == 339
     assert status["cameras"]["street"]["frames_decoded"] == 140
     assert status["cameras"]["toll"]["frames_dropped"] == 0  # realtime: false never drops
+    return status
 
 
 def test_plates_outside_the_zone_make_no_event(tmp_path, evaldata, engine_worker):
@@ -86,5 +104,26 @@ def test_plates_outside_the_zone_make_no_event(tmp_path, evaldata, engine_worker
 def test_sample_videos_on_openvino(tmp_path, evaldata, video_labels, openvino_worker):
     """The same events, right text and one per vehicle, with the models on OpenVINO."""
     assert openvino_worker.recognizer.backend_name.startswith("openvino:CPU:")
-    test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, video_labels,
-                                                         openvino_worker)
+    check_sample_videos(tmp_path, evaldata, video_labels, openvino_worker)
+
+
+def test_motion_crop_is_off_where_each_frame_needs_its_vehicles(tmp_path, evaldata,
+                                                                engine_worker):
+    """``detection_rule: strict`` keeps a plate only inside a vehicle found on the same call
+    and ``detection_mode: vehicle`` reports vehicles: a crop could cut them, so those cameras
+    (and those without the motion gate) detect on the whole frame."""
+    from stream.analysis import CameraAnalyzer
+    from stream.sources.frames import FrameSlot
+
+    url = str(evaldata / "videos" / "cars.mp4")
+    cfg = make_config(tmp_path, {"cameras": {
+        "plain": {"url": url},
+        "strict": {"url": url, "config": {"detection_rule": "strict"}},
+        "vehicles": {"url": url, "config": {"detection_mode": "vehicle"}},
+        "no_gate": {"url": url, "motion": False},
+        "off": {"url": url, "motion_crop": False},
+    }})
+    crop = {name: CameraAnalyzer(cam, FrameSlot(), engine_worker, lambda e: None)._crop
+            for name, cam in cfg.cameras.items()}
+    assert crop == {"plain": True, "strict": False, "vehicles": False, "no_gate": False,
+                    "off": False}
