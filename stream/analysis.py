@@ -65,7 +65,7 @@ class AnalyzerStats:
     updates: int = 0
     scene_changes: int = 0
     inflight_peak: int = 0  # most frames of this camera in the engine at once
-    cropped: int = 0  # motion_crop: frames the detector saw only a part of
+    cropped: int = 0  # motion_crop: analysed frames the detector saw only a part of
     cropped_share: float = 0.0  # ... the sum of those parts' shares of the frame
     repeats: int = 0
     low_score: int = 0
@@ -83,6 +83,7 @@ class _Step:
     still: bool = False
     ended: SourceEnded | None = None
     area: tuple[int, int, int, int] | None = None  # the part of the frame the engine saw
+    crop_share: float | None = None  # motion_crop: that part's share of the frame
 
     def ready(self) -> bool:
         return self.future is None or self.future.done()
@@ -176,7 +177,12 @@ class CameraAnalyzer(StoppableThread):
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts, frame.thumb):
             return _Step(frame, still=True)
         area, scale = self._detect_area(frame)
-        return _Step(frame, future=self._submit(frame, area, scale), area=area)
+        share = None
+        if scale is not None and area is not None:
+            h, w = frame.image.shape[:2]
+            share = (area[2] - area[0]) * (area[3] - area[1]) / (w * h)
+        return _Step(frame, future=self._submit(frame, area, scale), area=area,
+                     crop_share=share)
 
     def _apply(self, step: _Step) -> None:
         if step.ended is not None:
@@ -199,6 +205,9 @@ class CameraAnalyzer(StoppableThread):
         if rec is None:
             return
         self.stats.analysed += 1
+        if step.crop_share is not None:
+            self.stats.cropped += 1
+            self.stats.cropped_share += step.crop_share
         obs = [Observation(_shifted(r, step.area), frame.ts, frame, rec.processing_time)
                for r in rec.results]
         self._last_plates = [o.read.box for o in obs]
@@ -243,8 +252,6 @@ class CameraAnalyzer(StoppableThread):
         if x2 - x1 < 32 or y2 - y1 < 32 or (
                 (x2 - x1) * (y2 - y1) > CROP_MAX_SHARE * (ax2 - ax1) * (ay2 - ay1)):
             return area, None
-        self.stats.cropped += 1
-        self.stats.cropped_share += (x2 - x1) * (y2 - y1) / (w * h)
         return (x1, y1, x2, y2), PLATE_INPUT / max(ax2 - ax1, ay2 - ay1)
 
     def _submit(self, frame: Frame, area: tuple[int, int, int, int] | None,
