@@ -224,7 +224,7 @@ def main() -> int:
     p.add_argument("--no-motion", action="store_true", help="disable the motion gate")
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="cameras' motion_crop (detect only where the frame moved, at the "
-                        "frame's scale; default: the config's, on since stop 23)")
+                        "frame's scale; default: the config's, off)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
                    help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
                         "(only while overloaded; default: the config's, auto since stop 21)")

@@ -16,15 +16,15 @@ OVERLAY = "14b02819t"  # burned-in toll text in cars.mp4, not a plate of a visib
 
 def test_sample_videos_give_one_event_per_labelled_plate(tmp_path, evaldata, video_labels,
                                                          engine_worker):
-    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker,
-                                 motion_crop=False)
-    assert status["cameras"]["toll"]["frames_motion_cropped"] == 0
+    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker)
+    assert status["cameras"]["toll"]["frames_motion_cropped"] == 0  # motion_crop is off
 
 
 def test_motion_crop_gives_the_same_events(tmp_path, evaldata, video_labels, engine_worker):
     """Detecting only where the frame moved (and around the plates last seen), at the frame's
-    scale (the default): the same events; most moving frames of the toll video are cropped."""
-    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker)
+    scale: the same events; most moving frames of the toll video are cropped."""
+    status = check_sample_videos(tmp_path, evaldata, video_labels, engine_worker,
+                                 motion_crop=True)
     toll = status["cameras"]["toll"]
     assert toll["frames_motion_cropped"] > toll["frames_analysed"] / 2, toll
     assert 0.2 < toll["motion_crop_share"] < 0.7, toll
@@ -117,13 +117,13 @@ def test_motion_crop_is_off_where_each_frame_needs_its_vehicles(tmp_path, evalda
 
     url = str(evaldata / "videos" / "cars.mp4")
     cfg = make_config(tmp_path, {"cameras": {
-        "plain": {"url": url},
-        "strict": {"url": url, "config": {"detection_rule": "strict"}},
-        "vehicles": {"url": url, "config": {"detection_mode": "vehicle"}},
-        "no_gate": {"url": url, "motion": False},
-        "off": {"url": url, "motion_crop": False},
+        "default": {"url": url},
+        "on": {"url": url, "motion_crop": True},
+        "strict": {"url": url, "motion_crop": True, "config": {"detection_rule": "strict"}},
+        "vehicles": {"url": url, "motion_crop": True, "config": {"detection_mode": "vehicle"}},
+        "no_gate": {"url": url, "motion_crop": True, "motion": False},
     }})
     crop = {name: CameraAnalyzer(cam, FrameSlot(), engine_worker, lambda e: None)._crop
             for name, cam in cfg.cameras.items()}
-    assert crop == {"plain": True, "strict": False, "vehicles": False, "no_gate": False,
-                    "off": False}
+    assert crop == {"default": False, "on": True, "strict": False, "vehicles": False,
+                    "no_gate": False}
