@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.benchlib import write_report  # noqa: E402
+from scripts.benchlib import rss_mb, write_report  # noqa: E402
 
 BACKENDS = ("onnxruntime", "openvino")
 
@@ -109,24 +109,18 @@ def start_and_memory(backend: str, threads: int) -> dict:
 
     from engine import read_image_file
 
-    def rss() -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
     img = read_image_file(ROOT.parent / "shared" / "evaldata" / "images" / "eu" / "eu1.jpg")
     t0 = time.perf_counter()
     rec = _recognizer(backend, threads)
     loaded = time.perf_counter()
     rec.recognize(img)
     first = time.perf_counter()
-    one = rss()
+    one = rss_mb()
     thread = threading.Thread(target=rec.recognize, args=(img,))
     thread.start()
     thread.join()
     return {"load_s": round(loaded - t0, 2), "first_image_s": round(first - loaded, 2),
-            "rss_mb": round(one, 1), "rss_mb_second_thread": round(rss(), 1)}
+            "rss_mb": round(one, 1), "rss_mb_second_thread": round(rss_mb(), 1)}
 
 
 def main() -> int:

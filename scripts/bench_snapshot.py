@@ -29,6 +29,10 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import rss_mb  # noqa: E402
+
 EVALDATA = Path(os.environ.get("PLATESTREAM_SHARED", ROOT.parent / "shared")) / "evaldata"
 
 
@@ -44,17 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 async def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:

@@ -1,6 +1,6 @@
-"""What the benchmark scripts share: a latency summary, writing the JSON report, and stopping
-the processes a script started. Imported as ``scripts.benchlib`` (the repository root on
-``sys.path``)."""
+"""What the benchmark scripts share: a latency summary, a process's resident memory, writing
+the JSON report, and stopping the processes a script started. Imported as ``scripts.benchlib``
+(the repository root on ``sys.path``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,19 @@ def latency_summary(ms: list[float]) -> dict[str, Any]:
     return {"images": len(ms), "p50_ms": round(statistics.median(ms), 2),
             "mean_ms": round(statistics.mean(ms), 2),
             "p95_ms": round(statistics.quantiles(ms, n=20)[-1], 2) if len(ms) > 1 else None}
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory (VmRSS) of process ``pid`` now, MiB; None when it cannot be read (the
+    process has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def write_report(out: Path | str, report: Any) -> Path:
