@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
-"""How much of each analysed frame moved: the box around the motion gate's changed pixels, as
-a share of the frame. What detecting plates on the moving part alone (at the frame's scale)
-could save of the plate detector's work; the stream detects on the whole frame today.
-
-Each sampled frame's grey thumbnail (stream.motion, 160 px wide) is compared with the last one
-that passed the gate, as the gate does; changed pixels (> 20 grey levels) are dilated by 2 px
-of the thumbnail (16 px of a 1280-wide frame) and boxed. Prints a table and writes JSON.
+"""How much of each analysed frame moved: the motion gate's box around the pixels that changed
+since the last analysed frame (``MotionGate.box``, what ``motion_crop`` starts from, before its
+margins), as a share of the frame: what detecting plates on the moving part alone could save of
+the plate detector's work. Frames the gate passes with no box (the first, and one every
+``max_skip_s`` even when still) count as analysed, not in the shares. Prints a table and writes
+JSON.
 
     .venv/bin/python scripts/motion_extent.py [--fps 5] [VIDEO ...]  # default: the bench clip
                                                                      # and both labelled videos
@@ -28,30 +27,25 @@ from scripts.benchlib import write_report  # noqa: E402
 
 def extent(video: Path, fps: float) -> dict:
     import av
-    import cv2
 
     from stream.motion import MotionGate, grey_thumbnail
 
     gate, shares, analysed, sampled = MotionGate(), [], 0, 0
     with av.open(str(video)) as c:
         stream = c.streams.video[0]
-        every = max(1, round(float(stream.average_rate or 25) / fps))
+        rate = float(stream.average_rate or 25)
+        every = max(1, round(rate / fps))
         for i, frame in enumerate(c.decode(stream)):
             if i % every:
                 continue
             sampled += 1
             thumb = grey_thumbnail(frame.to_ndarray(format="bgr24", width=1280, height=720))
-            ref = gate._ref
-            if not gate.moved(thumb, i / float(stream.average_rate or 25), thumb):
+            if not gate.moved(thumb, i / rate, thumb):
                 continue
             analysed += 1
-            if ref is None or ref.shape != thumb.shape:
-                continue
-            mask = cv2.dilate((cv2.absdiff(thumb, ref) > gate.pixel_delta).astype(np.uint8),
-                              np.ones((5, 5), np.uint8))
-            ys, xs = np.nonzero(mask)
-            box = (np.ptp(xs) + 1) * (np.ptp(ys) + 1) if len(xs) else 0
-            shares.append(box / mask.size)
+            if gate.box is not None:
+                x1, y1, x2, y2 = gate.box
+                shares.append((x2 - x1) * (y2 - y1))
     s = np.array(shares or [0.0])
     return {"video": video.name, "frames_sampled": sampled, "frames_analysed": analysed,
             "motion_box_share": {"mean": round(float(s.mean()), 3),
