@@ -83,7 +83,7 @@ class _Step:
     still: bool = False
     ended: SourceEnded | None = None
     area: tuple[int, int, int, int] | None = None  # the part of the frame the engine saw
-    crop_share: float | None = None  # motion_crop: that part's share of the frame
+    scale: float | None = None  # motion_crop: the scale it was detected at (None: fitted)
 
     def ready(self) -> bool:
         return self.future is None or self.future.done()
@@ -177,12 +177,7 @@ class CameraAnalyzer(StoppableThread):
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts, frame.thumb):
             return _Step(frame, still=True)
         area, scale = self._detect_area(frame)
-        share = None
-        if scale is not None and area is not None:
-            h, w = frame.image.shape[:2]
-            share = (area[2] - area[0]) * (area[3] - area[1]) / (w * h)
-        return _Step(frame, future=self._submit(frame, area, scale), area=area,
-                     crop_share=share)
+        return _Step(frame, future=self._submit(frame, area, scale), area=area, scale=scale)
 
     def _apply(self, step: _Step) -> None:
         if step.ended is not None:
@@ -205,9 +200,11 @@ class CameraAnalyzer(StoppableThread):
         if rec is None:
             return
         self.stats.analysed += 1
-        if step.crop_share is not None:
+        if step.scale is not None and step.area is not None:
+            x1, y1, x2, y2 = step.area
+            h, w = frame.image.shape[:2]
             self.stats.cropped += 1
-            self.stats.cropped_share += step.crop_share
+            self.stats.cropped_share += (x2 - x1) * (y2 - y1) / (w * h)
         obs = [Observation(_shifted(r, step.area), frame.ts, frame, rec.processing_time)
                for r in rec.results]
         self._last_plates = [o.read.box for o in obs]
