@@ -48,6 +48,14 @@ def evaldata() -> Path:
 
 
 @pytest.fixture(scope="session")
+def eu1(evaldata: Path):
+    """The EU sample image (one plate, m5xsx), decoded."""
+    from engine import read_image_file
+
+    return read_image_file(str(evaldata / "images/eu/eu1.jpg"))
+
+
+@pytest.fixture(scope="session")
 def endtoend() -> list[dict]:
     with open(EVALDATA / "endtoend.jsonl") as f:
         return [json.loads(line) for line in f]

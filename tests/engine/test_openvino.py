@@ -32,11 +32,6 @@ PRECISIONS = ["fp32", pytest.param("bf16", marks=pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def eu1(evaldata):
-    return read_image_file(str(evaldata / "images/eu/eu1.jpg"))
-
-
-@pytest.fixture(scope="module")
 def ov_cache(tmp_path_factory) -> Path:
     """The int8 cache directory's stand-in: OpenVINO's compiled models go beside it."""
     return tmp_path_factory.mktemp("models") / "int8"

@@ -15,11 +15,6 @@ from stream.wire import snapshot_response
 API_EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "api_examples"
 
 
-@pytest.fixture(scope="module")
-def eu1(evaldata):
-    return read_image_file(str(evaldata / "images/eu/eu1.jpg"))
-
-
 def box_iou(a: Box, b: dict) -> float:
     return float(iou(a.xyxy, [(b["xmin"], b["ymin"], b["xmax"], b["ymax"])])[0])
 
