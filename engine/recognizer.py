@@ -301,6 +301,11 @@ class Recognizer:
                     "score 0 (generic Unknown / Unknown), never a guess",
         }
 
+    def prepare_scaled(self, h: int, w: int) -> int:
+        """Make ahead the plate detector's inputs for parts of an h×w image at its scale
+        (``detect_scale``; PlateDetector.prepare_scaled); return how many are ready."""
+        return self.plates.prepare_scaled(h, w)
+
     def recognize(
         self,
         image: np.ndarray,

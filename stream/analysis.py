@@ -23,6 +23,7 @@ import numpy as np
 from engine import PlateRead, Recognition
 from engine.errors import BackendUnavailable
 from engine.plates.process import INPUT_SIZE as PLATE_INPUT
+from engine.preprocess import scaled_size
 from engine.result import Box
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
@@ -49,10 +50,10 @@ ZONE_MARGIN = 48
 # motion_crop: what the detector sees is the box around what moved (plus MOTION_MARGIN
 # analysis pixels) and around each plate of the last analysed frame (grown by PLATE_REACH of
 # its widths each side: a vehicle that stops still gets detections), at the frame's scale. A
-# box that is most of the frame anyway (CROP_MAX_SHARE) is not worth a separate input.
+# box that needs the detector's whole input at that scale goes whole: the same work, and the
+# detector sees all of the frame.
 MOTION_MARGIN = 48
 PLATE_REACH = 1.5
-CROP_MAX_SHARE = 0.7
 
 
 @dataclass
@@ -131,6 +132,7 @@ class CameraAnalyzer(StoppableThread):
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
         self._areas: dict[tuple[int, int, float], tuple[int, int, int, int] | None] = {}
         self._last_plates: list[Box] = []  # in the last analysed frame, frame pixels
+        self._prepared: dict[tuple[int, int], threading.Event] = {}  # motion_crop, by area
         # not where each frame's call needs the vehicles (detection_rule strict keeps a plate
         # only inside one, detection_mode vehicle reports them): a crop may cut them
         opts = cam.read_options
@@ -246,10 +248,35 @@ class CameraAnalyzer(StoppableThread):
             x2, y2 = max(x2, b.xmax + reach), max(y2, b.ymax + reach)
         x1, y1 = int(max(ax1, x1)), int(max(ay1, y1))
         x2, y2 = int(min(ax2, x2)), int(min(ay2, y2))
-        if x2 - x1 < 32 or y2 - y1 < 32 or (
-                (x2 - x1) * (y2 - y1) > CROP_MAX_SHARE * (ax2 - ax1) * (ay2 - ay1)):
+        if x2 - x1 < 32 or y2 - y1 < 32:
             return area, None
-        return (x1, y1, x2, y2), PLATE_INPUT / max(ax2 - ax1, ay2 - ay1)
+        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), (ax1, ay1, ax2, ay2))
+        scale = PLATE_INPUT / max(ax2 - ax1, ay2 - ay1)
+        if (scaled_size(y2 - y1, x2 - x1, scale, PLATE_INPUT) >= PLATE_INPUT
+                or not self._crop_ready(ay2 - ay1, ax2 - ax1)):
+            return area, None
+        return (x1, y1, x2, y2), scale
+
+    def _crop_ready(self, h: int, w: int) -> bool:
+        """Whether the detector's inputs for crops of an h×w area are made. The first ask
+        has them made on a thread of this camera's: made on an engine thread when a crop
+        first needs one, each (~0.3-0.6 s) held every camera's frames behind it."""
+        ready = self._prepared.get((h, w))
+        if ready is None:
+            ready = self._prepared[(h, w)] = threading.Event()
+            threading.Thread(target=self._prepare, args=(h, w, ready), daemon=True,
+                             name=f"prepare:{self.cam.name}").start()
+        return ready.is_set()
+
+    def _prepare(self, h: int, w: int, ready: threading.Event) -> None:
+        try:
+            shapes = self.worker.prepare_scaled(h, w)
+            log.debug("camera %s: %d detector inputs for motion crops of %dx%d", self.cam.name,
+                      shapes, w, h)
+        except Exception:  # crops still work: each input is then made on its first use
+            log.exception("camera %s: cannot make the detector inputs for motion crops",
+                          self.cam.name)
+        ready.set()
 
     def _submit(self, frame: Frame, area: tuple[int, int, int, int] | None,
                 scale: float | None) -> concurrent.futures.Future[Recognition] | None:
@@ -363,6 +390,21 @@ class CameraAnalyzer(StoppableThread):
             self.stats.last_error = scrub(f"event not stored: {exc}")
             log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
                       event.id, event.plate, exc)
+
+
+def _grown_to_aspect(box: tuple[int, int, int, int], area: tuple[int, int, int, int]
+                     ) -> tuple[int, int, int, int]:
+    """``box`` grown about its centre to ``area``'s aspect and moved inside it (it is inside
+    already). Crops of one aspect need only one detector input per scaled size: a camera's
+    crops then use 4 input shapes (made ahead, ~20 MB each), not any of 21."""
+    x1, y1, x2, y2 = box
+    ax1, ay1, ax2, ay2 = area
+    aw, ah = ax2 - ax1, ay2 - ay1
+    w = min(aw, max(x2 - x1, round((y2 - y1) * aw / ah)))
+    h = min(ah, max(y2 - y1, round((x2 - x1) * ah / aw)))
+    x = min(max(ax1, (x1 + x2 - w) // 2), ax2 - w)
+    y = min(max(ay1, (y1 + y2 - h) // 2), ay2 - h)
+    return x, y, x + w, y + h
 
 
 def plate_sharpness(frame: Frame, read: PlateRead, width: int = 96) -> float | None:

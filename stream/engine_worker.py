@@ -132,6 +132,12 @@ class EngineWorker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def prepare_scaled(self, h: int, w: int) -> int:
+        """Make the detector inputs for ``detect_scale`` crops of an h×w area now (called
+        from a camera's own thread, so that no engine thread waits while they are made);
+        how many are ready (Recognizer.prepare_scaled)."""
+        return self.recognizer.prepare_scaled(h, w)
+
     def submit(
         self,
         image: np.ndarray,

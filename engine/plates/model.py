@@ -7,7 +7,7 @@ import numpy as np
 from engine.backends import Backend
 from engine.backends.fitted import FittedInputs
 from engine.plates import process
-from engine.preprocess import fitted_canvas, scaled_size
+from engine.preprocess import SCALED_SIZES, fitted_canvas, scaled_size
 from engine.types import Detections
 
 __all__ = ["PlateDetector"]
@@ -43,3 +43,13 @@ class PlateDetector:
         out = backend.infer({self._input: x})
         raw = out.get(self._output, next(iter(out.values())))
         return process.decode(raw, lb, bgr.shape[1], bgr.shape[0], threshold)
+
+    def prepare_scaled(self, h: int, w: int) -> int:
+        """Make the sessions that parts of an h×w image of its own aspect are detected on at
+        each of ``SCALED_SIZES`` (``detect(scale=)``), now rather than on a first call that
+        would wait for them; return how many input shapes are ready (0 without fitted
+        inputs, which ignore ``scale``)."""
+        if self.fitted is None:
+            return 0
+        shapes = {self.fitted.session(fitted_canvas(h, w, size))[0] for size in SCALED_SIZES}
+        return len(shapes)

@@ -167,6 +167,7 @@ def test_a_plate_is_read_from_three_views_averaged(recognizer, evaldata):
     (720, 1280, 416 / 1280, 416),   # a whole frame at its own scale: as fitted
     (320, 480, 416 / 1280, 160),    # a part of it: 156 px long at that scale
     (400, 900, 416 / 1280, 320),    # 292 px
+    (500, 1060, 416 / 1280, 352),   # 344 px
     (100, 100, 416 / 1280, 160),    # the smallest input
     (300, 300, 4.0, 416),           # never past the detector's own size
 ])

@@ -68,3 +68,48 @@ def test_gate_says_where_it_moved():
     assert gate.moved(frame(320), 2.5) and gate.box is None  # max_skip_s: all of it again
     gate.reset()
     assert gate.box is None
+
+
+def test_a_crop_takes_its_areas_aspect():
+    """A motion crop grows to the aspect of the area it is cut from (the frame or the zones'
+    box) and stays inside it, so a camera's crops need few detector inputs."""
+    from stream.analysis import _grown_to_aspect
+
+    for area in ((0, 0, 1920, 1080), (400, 300, 1200, 900), (100, 0, 500, 1000)):
+        ax1, ay1, ax2, ay2 = area
+        aw, ah = ax2 - ax1, ay2 - ay1
+        for box in ((ax1, ay1, ax1 + 40, ay1 + 300), (ax2 - 300, ay2 - 40, ax2, ay2),
+                    (ax1 + 10, ay1 + 20, ax1 + aw // 2, ay1 + ah // 2),
+                    (ax1, ay1 + ah // 3, ax2, ay1 + ah // 3 + 50)):
+            x1, y1, x2, y2 = _grown_to_aspect(box, area)
+            assert ax1 <= x1 <= box[0] and ay1 <= y1 <= box[1], (area, box)
+            assert box[2] <= x2 <= ax2 and box[3] <= y2 <= ay2, (area, box)
+            assert abs((x2 - x1) / (y2 - y1) - aw / ah) < 0.02 * aw / ah, (area, box)
+
+
+def test_motion_crops_use_only_the_inputs_made_ahead(recognizer, evaldata):
+    """prepare_scaled makes the plate detector's inputs for crops of a frame's aspect; crops of
+    any size, grown to that aspect, are then detected without making another (a session made
+    on an engine thread holds every camera's frames behind it for ~0.3-0.6 s)."""
+    import numpy as np
+
+    from engine.backends.fitted import FittedInputs
+    from engine.plates.model import PlateDetector
+    from stream.analysis import _grown_to_aspect
+
+    with av.open(str(evaldata / "videos" / "cars.mp4")) as c:
+        img = next(f for i, f in enumerate(c.decode(video=0)) if i == 60).to_ndarray(
+            format="bgr24")
+    h, w = img.shape[:2]
+    shared = recognizer.plates
+    fitted = FittedInputs(shared.backend, 416, shared.fitted._make, "plate detector")
+    detector = PlateDetector(shared.backend, fitted)
+    assert detector.prepare_scaled(h, w) == 5  # one input per scaled size
+    made = set(fitted._by_shape)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        x1, y1 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+        x2, y2 = int(rng.integers(x1 + 32, w + 1)), int(rng.integers(y1 + 32, h + 1))
+        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), (0, 0, w, h))
+        detector.detect(img[y1:y2, x1:x2], scale=416 / max(h, w))
+    assert set(fitted._by_shape) == made
