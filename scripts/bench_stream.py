@@ -89,6 +89,8 @@ def _totals(status: dict) -> dict:
     out = {k: sum(c[k] for c in cams) for k in keys}
     out["frames_shed"] = sum(c.get("frames_shed", 0) for c in cams)  # none before 2026-11-27
     out["frames_motion_cropped"] = sum(c.get("frames_motion_cropped", 0) for c in cams)
+    out["frames_around_plates"] = sum(c.get("frames_around_plates", 0) for c in cams)
+    out["frames_between"] = sum(c.get("frames_between", 0) for c in cams)
     # cameras decoding without the deblocking filter at the end, and switches (stop 21 on)
     out["fast_decode_cameras"] = sum(c.get("fast_decode") is True for c in cams)
     out["fast_decode_switches"] = sum(c.get("fast_decode_switches", 0) for c in cams)
@@ -120,6 +122,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                                "motion": not args.no_motion,
                                **({"motion_crop": args.motion_crop == "on"}
                                   if args.motion_crop else {}),
+                               **({"detect_interval": args.detect_interval}
+                                  if args.detect_interval is not None else {}),
                                **({"fast_decode": FAST_DECODE[args.fast_decode]}
                                   if args.fast_decode else {}),
                                **({"fps": args.fps} if args.fps else {"sample": args.sample}),
@@ -182,6 +186,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "drop_ratio": round(drop_ratio, 3),
         "events": d["events"],
         "frames_motion_cropped": d.get("frames_motion_cropped", 0),
+        "frames_around_plates": d.get("frames_around_plates", 0),
+        "frames_between": d.get("frames_between", 0),
         "cpu_percent": round(cpu, 1),
         "peak_rss_mb": round(peak, 1),
         "base_rss_mb": round(base_rss, 1),
@@ -225,6 +231,9 @@ def main() -> int:
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="cameras' motion_crop (detect only where the frame moved, at the "
                         "frame's scale; default: the config's, off)")
+    p.add_argument("--detect-interval", type=int, default=None,
+                   help="cameras' detect_interval (frames searched only around the last "
+                        "plates between whole ones; default: the config's, 0)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
                    help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
                         "(only while overloaded; default: the config's, auto since stop 21)")
@@ -265,6 +274,8 @@ def main() -> int:
                 cmd.append("--no-motion")
             if args.motion_crop:
                 cmd += ["--motion-crop", args.motion_crop]
+            if args.detect_interval is not None:
+                cmd += ["--detect-interval", str(args.detect_interval)]
             if args.fast_decode:
                 cmd += ["--fast-decode", args.fast_decode]
             before = probe()["ms_per_core"] if args.probe else None

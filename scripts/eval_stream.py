@@ -140,6 +140,8 @@ def run_video(label: dict, clip: Path, loops: int, args: argparse.Namespace,
         "max_prediction_delay": args.max_prediction_delay, "reconnect_max": 2,
         **({"max_inflight": args.max_inflight} if args.max_inflight else {}),
         **({"motion_crop": args.motion_crop == "on"} if args.motion_crop else {}),
+        **({"detect_interval": args.detect_interval}
+           if args.detect_interval is not None else {}),
     }
     cfg = {"output_dir": str(tmp / f"out_{clip.stem}"), "spool": "spool.sqlite",
            "engine": {"workers": args.workers}, "cameras": {"cam": cam}}
@@ -332,6 +334,8 @@ def main() -> int:
     p.add_argument("--max-prediction-delay", type=float, default=6.0)
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="camera motion_crop (default: the code's default)")
+    p.add_argument("--detect-interval", type=int, default=None,
+                   help="camera detect_interval (default: the code's default)")
     p.add_argument("--workers", type=int, default=2, help="engine workers")
     p.add_argument("--max-inflight", type=int, default=None,
                    help="camera max_inflight (default: the code's default)")
@@ -375,7 +379,7 @@ def main() -> int:
         "label": args.label, "code": args.code or str(ROOT), "loops": args.loops,
         "continuous": args.continuous,
         "load": args.load, "sample": args.sample, "max_inflight": args.max_inflight,
-        "motion_crop": args.motion_crop,
+        "motion_crop": args.motion_crop, "detect_interval": args.detect_interval,
         "max_prediction_delay": args.max_prediction_delay, "workers": args.workers,
         "memory_decay": "half the clip's duration", "cpu_count": os.cpu_count(),
         "loadavg_start": load_start, "machine": platform.node(),

@@ -51,7 +51,11 @@ ZONE_MARGIN = 48
 # analysis pixels) and around each plate of the last analysed frame (grown by PLATE_REACH of
 # its widths each side: a vehicle that stops still gets detections), at the frame's scale. A
 # box that needs the detector's whole input at that scale goes whole: the same work, and the
-# detector sees all of the frame.
+# detector sees all of the frame. detect_interval: between whole-frame detections, only the
+# last plates' surroundings (PLATE_REACH) are searched, or nothing where the frame before had
+# no plate, and a new vehicle waits for the next whole frame (DeepStream's nvinfer
+# ``interval``, with real detections instead of the tracker's guesses around the plates, so
+# each of a vehicle's frames still gives a read to vote with).
 MOTION_MARGIN = 48
 PLATE_REACH = 1.5
 
@@ -68,6 +72,8 @@ class AnalyzerStats:
     inflight_peak: int = 0  # most frames of this camera in the engine at once
     cropped: int = 0  # motion_crop: analysed frames the detector saw only a part of
     cropped_share: float = 0.0  # ... the sum of those parts' shares of the frame
+    around_plates: int = 0  # detect_interval: analysed frames searched only near the plates
+    between: int = 0  # detect_interval: frames not analysed (no plate in the frame before)
     repeats: int = 0
     low_score: int = 0
     errors: int = 0
@@ -84,7 +90,9 @@ class _Step:
     still: bool = False
     ended: SourceEnded | None = None
     area: tuple[int, int, int, int] | None = None  # the part of the frame the engine saw
-    scale: float | None = None  # motion_crop: the scale it was detected at (None: fitted)
+    scale: float | None = None  # a crop: the scale it was detected at (None: fitted)
+    around_plates: bool = False  # detect_interval: only the last plates' surroundings seen
+    between: bool = False  # detect_interval: not detected (no plate in the last frame)
 
     def ready(self) -> bool:
         return self.future is None or self.future.done()
@@ -136,8 +144,10 @@ class CameraAnalyzer(StoppableThread):
         # not where each frame's call needs the vehicles (detection_rule strict keeps a plate
         # only inside one, detection_mode vehicle reports them): a crop may cut them
         opts = cam.read_options
-        self._crop = cam.motion_crop and self._gate is not None and (
-            opts.detection_rule != "strict" and opts.detection_mode != "vehicle")
+        can_crop = opts.detection_rule != "strict" and opts.detection_mode != "vehicle"
+        self._motion_crop = cam.motion_crop and self._gate is not None and can_crop
+        self._interval = cam.detect_interval if can_crop else 0
+        self._since_whole = 0  # analysed frames detected only around the plates, in a row
 
     def run(self) -> None:
         # Up to max_inflight frames of this camera are in the engine at once (a camera is not
@@ -176,14 +186,28 @@ class CameraAnalyzer(StoppableThread):
 
     def _start(self, frame: Frame) -> _Step:
         self.last_frame = frame
+        between = self._since_whole < self._interval  # detect_interval: not a whole frame
+        if between and not self._last_plates:
+            # before the gate: what moved meanwhile is still new to it on the next frame
+            self._since_whole += 1
+            return _Step(frame, between=True)
         if self._gate is not None and not self._gate.moved(frame.image, frame.ts, frame.thumb):
             return _Step(frame, still=True)
+        if between:
+            h, w = frame.image.shape[:2]
+            crop = self._crop(self._area(frame) or (0, 0, w, h), None)
+            if crop is not None:
+                self._since_whole += 1
+                return _Step(frame, future=self._submit(frame, *crop), area=crop[0],
+                             scale=crop[1], around_plates=True)
+        self._since_whole = 0
         area, scale = self._detect_area(frame)
         return _Step(frame, future=self._submit(frame, area, scale), area=area, scale=scale)
 
     def _apply(self, step: _Step) -> None:
         if step.ended is not None:
             self._finish(self._tracker.flush())
+            self._last_plates = []
             if self._gate is not None:
                 self._gate.reset()
             if step.ended.final:
@@ -194,15 +218,21 @@ class CameraAnalyzer(StoppableThread):
         if frame.cut:  # a scene cut or a fast pan: no track carries over
             self.stats.scene_changes += 1
             self._finish(self._tracker.flush())
-        if step.still:
-            self.stats.skipped_still += 1
+            self._last_plates = []
+        if step.still or step.between:
+            if step.still:
+                self.stats.skipped_still += 1
+            else:
+                self.stats.between += 1
             self._finish(self._tracker.update([], frame.ts))
             return
         rec = self._result(step.future)
         if rec is None:
             return
         self.stats.analysed += 1
-        if step.scale is not None and step.area is not None:
+        if step.around_plates:
+            self.stats.around_plates += 1
+        elif step.scale is not None and step.area is not None:
             x1, y1, x2, y2 = step.area
             h, w = frame.image.shape[:2]
             self.stats.cropped += 1
@@ -235,26 +265,36 @@ class CameraAnalyzer(StoppableThread):
         None to fit it to the detector): the zones' box, and with ``motion_crop`` only what
         moved and the last plates' surroundings in it, at the zones' (or frame's) scale."""
         area = self._area(frame)
-        box = self._gate.box if self._crop else None  # type: ignore[union-attr]
+        box = self._gate.box if self._motion_crop else None  # type: ignore[union-attr]
         if box is None:
             return area, None
         h, w = frame.image.shape[:2]
-        ax1, ay1, ax2, ay2 = area or (0, 0, w, h)
-        x1, y1 = box[0] * w - MOTION_MARGIN, box[1] * h - MOTION_MARGIN
-        x2, y2 = box[2] * w + MOTION_MARGIN, box[3] * h + MOTION_MARGIN
+        crop = self._crop(area or (0, 0, w, h), (box[0] * w, box[1] * h, box[2] * w, box[3] * h))
+        return (area, None) if crop is None else crop
+
+    def _crop(self, bounds: tuple[int, int, int, int],
+              moved: tuple[float, float, float, float] | None
+              ) -> tuple[tuple[int, int, int, int], float] | None:
+        """(the box around ``moved`` and the last plates' surroundings, grown to ``bounds``'
+        aspect; the scale of ``bounds``), or None where detecting all of ``bounds`` costs the
+        same (or the detector's inputs for it are not made yet)."""
+        x1, y1, x2, y2 = (np.inf, np.inf, -np.inf, -np.inf) if moved is None else (
+            moved[0] - MOTION_MARGIN, moved[1] - MOTION_MARGIN,
+            moved[2] + MOTION_MARGIN, moved[3] + MOTION_MARGIN)
         for b in self._last_plates:
             reach = PLATE_REACH * (b.xmax - b.xmin) + MOTION_MARGIN
             x1, y1 = min(x1, b.xmin - reach), min(y1, b.ymin - reach)
             x2, y2 = max(x2, b.xmax + reach), max(y2, b.ymax + reach)
+        ax1, ay1, ax2, ay2 = bounds
         x1, y1 = int(max(ax1, x1)), int(max(ay1, y1))
         x2, y2 = int(min(ax2, x2)), int(min(ay2, y2))
         if x2 - x1 < 32 or y2 - y1 < 32:
-            return area, None
-        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), (ax1, ay1, ax2, ay2))
+            return None
+        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), bounds)
         scale = PLATE_INPUT / max(ax2 - ax1, ay2 - ay1)
         if (scaled_size(y2 - y1, x2 - x1, scale, PLATE_INPUT) >= PLATE_INPUT
                 or not self._crop_ready(ay2 - ay1, ax2 - ax1)):
-            return area, None
+            return None
         return (x1, y1, x2, y2), scale
 
     def _crop_ready(self, h: int, w: int) -> bool:

@@ -90,6 +90,10 @@ class _Camera:
             # motion_crop: frames detected on the part that moved, and that part's mean share
             "frames_motion_cropped": a.cropped,
             "motion_crop_share": round(a.cropped_share / a.cropped, 3) if a.cropped else None,
+            # detect_interval: frames searched only around the plates of the frame before, and
+            # frames between whole ones not searched (the frame before had no plate)
+            "frames_around_plates": a.around_plates,
+            "frames_between": a.between,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(
                 a.skipped_still / max(1, a.skipped_still + a.analysed + a.engine_busy), 3),
