@@ -83,6 +83,7 @@ def test_run_with_server_serves_status_metrics_and_snapshot(tmp_path, evaldata, 
         assert code == 200
         assert 'platestream_camera_frames_decoded_total{camera="street"}' in metrics
         assert 'platestream_camera_frames_shed_total{camera="street"}' in metrics
+        assert 'platestream_camera_frames_between_total{camera="street"}' in metrics
         assert 'platestream_camera_decode_lag_seconds{camera="street"}' in metrics
         assert 'platestream_camera_fast_decode{camera="street"}' in metrics
         assert 'platestream_output_pending{output="jsonl"}' in metrics
