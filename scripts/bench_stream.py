@@ -315,12 +315,20 @@ def main() -> int:
             "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")
     if args.plot:
-        rate = f"fps {args.fps:g}" if args.fps else f"sample {args.sample}"
-        plot(rows, args.plot, f"1080p25, {rate}")
+        what = [f"fps {args.fps:g}" if args.fps else f"sample {args.sample}"]
+        if args.detect_interval:
+            what.append(f"detect_interval {args.detect_interval}")
+        if args.motion_crop:
+            what.append(f"motion_crop {args.motion_crop}")
+        plot(rows, args.plot, "1080p25, " + ", ".join(what))
     report = {
         "src": _SRC, "fps": args.fps,
         "video": str(clip), "source_fps": FPS, "size": "1920x1080", "sample": args.sample,
-        "motion_gate": not args.no_motion, "fast_decode": args.fast_decode or "config default",
+        "motion_gate": not args.no_motion,
+        "motion_crop": args.motion_crop or "config default",
+        "detect_interval": "config default" if args.detect_interval is None
+        else args.detect_interval,
+        "fast_decode": args.fast_decode or "config default",
         "threads": args.threads or "cores / workers",
         "max_inflight": args.max_inflight or "config default",
         "workers": args.workers, "max_batch": args.max_batch,

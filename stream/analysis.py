@@ -140,14 +140,14 @@ class CameraAnalyzer(StoppableThread):
         self._zones = [np.asarray(z, np.float32) for z in cam.zones]
         self._areas: dict[tuple[int, int, float], tuple[int, int, int, int] | None] = {}
         self._last_plates: list[Box] = []  # in the last analysed frame, frame pixels
-        self._prepared: dict[tuple[int, int], threading.Event] = {}  # motion_crop, by area
+        self._prepared: dict[tuple[int, int], threading.Event] = {}  # crops' inputs, by area
         # not where each frame's call needs the vehicles (detection_rule strict keeps a plate
         # only inside one, detection_mode vehicle reports them): a crop may cut them
         opts = cam.read_options
         can_crop = opts.detection_rule != "strict" and opts.detection_mode != "vehicle"
         self._motion_crop = cam.motion_crop and self._gate is not None and can_crop
         self._interval = cam.detect_interval if can_crop else 0
-        self._since_whole = 0  # analysed frames detected only around the plates, in a row
+        self._since_whole = 0  # detect_interval: frames since the last whole-frame detection
 
     def run(self) -> None:
         # Up to max_inflight frames of this camera are in the engine at once (a camera is not
@@ -311,11 +311,10 @@ class CameraAnalyzer(StoppableThread):
     def _prepare(self, h: int, w: int, ready: threading.Event) -> None:
         try:
             shapes = self.worker.prepare_scaled(h, w)
-            log.debug("camera %s: %d detector inputs for motion crops of %dx%d", self.cam.name,
+            log.debug("camera %s: %d detector inputs for crops of %dx%d", self.cam.name,
                       shapes, w, h)
         except Exception:  # crops still work: each input is then made on its first use
-            log.exception("camera %s: cannot make the detector inputs for motion crops",
-                          self.cam.name)
+            log.exception("camera %s: cannot make the detector inputs for crops", self.cam.name)
         ready.set()
 
     def _submit(self, frame: Frame, area: tuple[int, int, int, int] | None,
