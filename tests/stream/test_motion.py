@@ -4,6 +4,7 @@ reader's shared thumbnail gives the same decisions as the whole frame."""
 from __future__ import annotations
 
 import av
+import pytest
 from av.video.reformatter import VideoReformatter
 
 from stream.motion import THUMB_WIDTH, MotionGate, grey_thumbnail, thumbnail_height
@@ -87,10 +88,12 @@ def test_a_crop_takes_its_areas_aspect():
             assert abs((x2 - x1) / (y2 - y1) - aw / ah) < 0.02 * aw / ah, (area, box)
 
 
-def test_motion_crops_use_only_the_inputs_made_ahead(recognizer, evaldata):
+@pytest.mark.parametrize("area", [None, (252, 252, 1048, 720), (300, 0, 700, 720)])
+def test_motion_crops_use_only_the_inputs_made_ahead(recognizer, evaldata, area):
     """prepare_scaled makes the plate detector's inputs for crops of a frame's aspect; crops of
     any size, grown to that aspect, are then detected without making another (a session made
-    on an engine thread holds every camera's frames behind it for ~0.3-0.6 s)."""
+    on an engine thread holds every camera's frames behind it for ~0.3-0.6 s). ``area``: the
+    whole frame, or a zones' box (a larger scale; a portrait one)."""
     import numpy as np
 
     from engine.backends.fitted import FittedInputs
@@ -100,7 +103,8 @@ def test_motion_crops_use_only_the_inputs_made_ahead(recognizer, evaldata):
     with av.open(str(evaldata / "videos" / "cars.mp4")) as c:
         img = next(f for i, f in enumerate(c.decode(video=0)) if i == 60).to_ndarray(
             format="bgr24")
-    h, w = img.shape[:2]
+    ax1, ay1, ax2, ay2 = area or (0, 0, img.shape[1], img.shape[0])
+    h, w = ay2 - ay1, ax2 - ax1
     shared = recognizer.plates
     fitted = FittedInputs(shared.backend, 416, shared.fitted._make, "plate detector")
     detector = PlateDetector(shared.backend, fitted)
@@ -108,8 +112,8 @@ def test_motion_crops_use_only_the_inputs_made_ahead(recognizer, evaldata):
     made = set(fitted._by_shape)
     rng = np.random.default_rng(0)
     for _ in range(40):
-        x1, y1 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
-        x2, y2 = int(rng.integers(x1 + 32, w + 1)), int(rng.integers(y1 + 32, h + 1))
-        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), (0, 0, w, h))
+        x1, y1 = int(rng.integers(ax1, ax2 - 40)), int(rng.integers(ay1, ay2 - 40))
+        x2, y2 = int(rng.integers(x1 + 32, ax2 + 1)), int(rng.integers(y1 + 32, ay2 + 1))
+        x1, y1, x2, y2 = _grown_to_aspect((x1, y1, x2, y2), (ax1, ay1, ax2, ay2))
         detector.detect(img[y1:y2, x1:x2], scale=416 / max(h, w))
     assert set(fitted._by_shape) == made

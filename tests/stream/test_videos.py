@@ -152,3 +152,27 @@ def test_crops_are_off_where_each_frame_needs_its_vehicles(tmp_path, evaldata,
     # detect_interval needs no motion gate
     assert {name: a._interval for name, a in analyzers.items()} == {
         "default": 0, "on": 1, "strict": 0, "vehicles": 0, "no_gate": 1}
+
+
+def test_crops_stay_inside_the_zone(tmp_path, evaldata, engine_worker):
+    """With zones, ``motion_crop`` and ``detect_interval`` crop inside the zones' box (its aspect,
+    its scale): the car's plate in the zone is one event with the right text, and the far plate
+    at the frame's right edge, outside the zone, is none."""
+    cfg = make_config(tmp_path, {
+        "cameras": {"street": {
+            "url": str(evaldata / "videos" / "license_plate.mp4"), "realtime": False,
+            "outputs": ["jsonl"], "motion_crop": True, "detect_interval": 1,
+            "zones": [[300, 300], [1000, 300], [1000, 720], [300, 720]],  # the car's plate
+        }},
+        "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
+    })
+    with Pipeline(cfg, engine_worker) as p:
+        assert wait_for(p.done, 90), p.status()
+        assert p.wait_delivered(30), p.status()
+        cam = p.status()["cameras"]["street"]
+    # the moving car fills most of the zone: its motion crops go whole; the plate's do not
+    assert cam["frames_around_plates"] > 0, cam
+    events = read_jsonl(Path(cfg.output_dir) / "street.jsonl")
+    assert [e["results"][0]["plate"] for e in events] == ["ls15ebc"]
+    box = events[0]["results"][0]["box"]
+    assert 300 <= box["xmin"] and box["xmax"] <= 1000 and box["ymin"] >= 300, box
