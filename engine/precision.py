@@ -19,7 +19,7 @@ from typing import Literal, TypeAlias, get_args
 from engine.errors import EngineConfigError
 
 __all__ = ["Precision", "PRECISIONS", "PrecisionChoice", "INT8_FLAGS", "BF16_FLAGS", "cpu_flags",
-           "cpu_int8_flags", "select_precision"]
+           "select_precision"]
 
 Precision: TypeAlias = Literal["auto", "fp32", "int8", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -41,11 +41,6 @@ def cpu_flags(wanted: tuple[str, ...],
             have = set(line.partition(":")[2].split())
             return tuple(f for f in wanted if f in have)
     return ()
-
-
-def cpu_int8_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
-    """The int8 dot-product flags this CPU has (empty when none, or /proc/cpuinfo is absent)."""
-    return cpu_flags(INT8_FLAGS, cpuinfo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import pytest
 
 from engine import Recognizer, models, read_image_file
 from engine.errors import EngineConfigError, EngineError
-from engine.precision import cpu_int8_flags, select_precision
+from engine.precision import INT8_FLAGS, cpu_flags, select_precision
 from engine.quantize import calibration_frames, int8_path, quantize_models
 from stream.cli import main
 
@@ -63,10 +63,10 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_tile "
                     "amx_int8\n\nprocessor\t: 1\n")
-    assert cpu_int8_flags(info) == ("avx512_vnni", "amx_int8")
+    assert cpu_flags(INT8_FLAGS, info) == ("avx512_vnni", "amx_int8")
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
-    assert cpu_int8_flags(info) == ()
-    assert cpu_int8_flags(tmp_path / "missing") == ()
+    assert cpu_flags(INT8_FLAGS, info) == ()
+    assert cpu_flags(INT8_FLAGS, tmp_path / "missing") == ()
 
 
 # --- calibration frames -------------------------------------------------------------------
