@@ -98,6 +98,9 @@ def _totals(status: dict) -> dict:
     out["fast_decode_cameras"] = sum(c.get("fast_decode") is True for c in cams)
     out["fast_decode_switches"] = sum(c.get("fast_decode_switches", 0) for c in cams)
     out["min_decoded"] = min(c["frames_decoded"] for c in cams)
+    # detect_interval in force per camera (auto: raised while dropping; none before stop 25)
+    out["detect_intervals"] = sorted(c.get("detect_interval", 0) for c in cams)
+    out["detect_interval_changes"] = sum(c.get("detect_interval_changes", 0) for c in cams)
     return out
 
 
@@ -166,7 +169,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
             pipeline.stop()
             worker.stop()
     wall = t1 - t0
-    d = {k: s1[k] - s0[k] for k in s1}
+    d = {k: s1[k] - s0[k] for k in s1 if isinstance(s1[k], int)}
     cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall * 100
     rt = d["min_decoded"] / wall / FPS
     drop_ratio = d["frames_dropped"] / max(1, d["frames_sampled"])
@@ -187,6 +190,12 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "fast_decode_cameras": s1["fast_decode_cameras"],
         "fast_decode_switches": s1["fast_decode_switches"],
         "drop_ratio": round(drop_ratio, 3),
+        # the warm-up on its own (auto settings start from their first guess)
+        "warmup_frames_sampled": s0["frames_sampled"],
+        "warmup_frames_dropped": s0["frames_dropped"],
+        # at the end of the warm-up and of the run, and changes over the whole run
+        "detect_intervals": [s0["detect_intervals"], s1["detect_intervals"]],
+        "detect_interval_changes": s1["detect_interval_changes"],
         "events": d["events"],
         "frames_motion_cropped": d.get("frames_motion_cropped", 0),
         "frames_around_plates": d.get("frames_around_plates", 0),
@@ -203,6 +212,14 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "detector_input": "fit" if getattr(rec.plates, "fitted", None) else "square",
         "real_time": rt >= 0.95 and drop_ratio <= 0.05,
     }
+
+
+def _interval(v: str) -> int | str:
+    if v == "auto":
+        return v
+    if not v.isdigit() or int(v) > 4:
+        raise argparse.ArgumentTypeError(f"expected 0-4 or auto, got {v!r}")
+    return int(v)
 
 
 def _rss_mb() -> float:
@@ -234,9 +251,9 @@ def main() -> int:
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="cameras' motion_crop (detect only where the frame moved, at the "
                         "frame's scale; default: the config's, off)")
-    p.add_argument("--detect-interval", type=int, default=None,
+    p.add_argument("--detect-interval", type=_interval, default=None,
                    help="cameras' detect_interval (frames searched only around the last "
-                        "plates between whole ones; default: the config's, 0)")
+                        "plates between whole ones: 0-4 or auto; default: the config's, auto)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
                    help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
                         "(only while overloaded; default: the config's, auto since stop 21)")
@@ -299,7 +316,8 @@ def main() -> int:
     header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still",
               "between (interval)", "dropped",
               "drop %", "CPU %", "CPU %/cam", "peak RSS MB", "RSS MB/cam", "mean batch",
-              "load 1m", "fast-decoding cams", "probe ms before/after", "real time")
+              "load 1m", "fast-decoding cams", "intervals at end", "probe ms before/after",
+              "real time")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
@@ -311,6 +329,7 @@ def main() -> int:
             r.get("rss_per_camera_mb"), r.get("mean_batch"),
             "/".join(str(x) for x in r.get("load_avg_1min", [])),
             r.get("fast_decode_cameras", "-"),
+            ",".join(map(str, r["detect_intervals"][1])) if "detect_intervals" in r else "-",
             " / ".join(",".join(map(str, p)) for p in r["probe_ms"]) if "probe_ms" in r else "-",
             "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")

@@ -334,8 +334,9 @@ def main() -> int:
     p.add_argument("--max-prediction-delay", type=float, default=6.0)
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="camera motion_crop (default: the code's default)")
-    p.add_argument("--detect-interval", type=int, default=None,
-                   help="camera detect_interval (default: the code's default)")
+    p.add_argument("--detect-interval", type=lambda v: v if v == "auto" else int(v),
+                   default=None, help="camera detect_interval, 0-4 or auto (default: the "
+                   "code's default)")
     p.add_argument("--workers", type=int, default=2, help="engine workers")
     p.add_argument("--max-inflight", type=int, default=None,
                    help="camera max_inflight (default: the code's default)")

@@ -25,6 +25,7 @@ from engine.errors import BackendUnavailable
 from engine.plates.process import INPUT_SIZE as PLATE_INPUT
 from engine.preprocess import scaled_size
 from engine.result import Box
+from stream.auto_interval import AutoInterval
 from stream.config import CameraConfig
 from stream.engine_worker import EngineBusy, EngineWorker
 from stream.events import PlateEvent, build_event
@@ -32,6 +33,7 @@ from stream.lifecycle import StoppableThread
 from stream.motion import MotionGate
 from stream.redact import scrub
 from stream.sources.frames import Frame, FrameSlot, SourceEnded
+from stream.sources.headroom import CpuHeadroom
 from stream.tracking import Observation, PlateTracker, RecentPlates, Track
 
 __all__ = ["CameraAnalyzer", "AnalyzerStats"]
@@ -122,7 +124,8 @@ class CameraAnalyzer(StoppableThread):
     """Analyses one camera's frames; ``emit`` receives each event (called on this thread)."""
 
     def __init__(self, cam: CameraConfig, slot: FrameSlot, worker: EngineWorker,
-                 emit: Callable[[PlateEvent], None], *, timezone: str = "UTC") -> None:
+                 emit: Callable[[PlateEvent], None], *, timezone: str = "UTC",
+                 headroom: CpuHeadroom | None = None) -> None:
         super().__init__(f"analyze:{cam.name}")
         self.cam = cam
         self.slot = slot
@@ -146,7 +149,13 @@ class CameraAnalyzer(StoppableThread):
         opts = cam.read_options
         can_crop = opts.detection_rule != "strict" and opts.detection_mode != "vehicle"
         self._motion_crop = cam.motion_crop and self._gate is not None and can_crop
-        self._interval = cam.detect_interval if can_crop else 0
+        # auto: only where frames can be dropped (a file read as fast as possible waits)
+        auto = cam.detect_interval == "auto"
+        self._auto = None
+        if auto and can_crop and not slot.block:
+            self._auto = AutoInterval(cam.name, slot, headroom or CpuHeadroom(),
+                                      lambda: self.worker.cpu_per_image())
+        self._interval = 0 if auto or not can_crop else int(cam.detect_interval)
         self._since_whole = 0  # detect_interval: frames since the last whole-frame detection
 
     def run(self) -> None:
@@ -186,6 +195,8 @@ class CameraAnalyzer(StoppableThread):
 
     def _start(self, frame: Frame) -> _Step:
         self.last_frame = frame
+        if self._auto is not None:
+            self._interval = self._auto.level(self.stats.between + self.stats.around_plates)
         between = self._since_whole < self._interval  # detect_interval: not a whole frame
         if between and not self._last_plates:
             # before the gate: what moved meanwhile is still new to it on the next frame
@@ -203,6 +214,15 @@ class CameraAnalyzer(StoppableThread):
         self._since_whole = 0
         area, scale = self._detect_area(frame)
         return _Step(frame, future=self._submit(frame, area, scale), area=area, scale=scale)
+
+    @property
+    def interval(self) -> int:
+        """The ``detect_interval`` in force now (``auto``'s current step)."""
+        return self._interval
+
+    @property
+    def interval_changes(self) -> int:
+        return self._auto.changes if self._auto is not None else 0
 
     def _apply(self, step: _Step) -> None:
         if step.ended is not None:

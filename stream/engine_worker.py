@@ -100,6 +100,7 @@ class EngineWorker:
         self._stats = {"processed": 0, "batches": 0, "rejected": 0, "errors": 0,
                        "unavailable": 0}
         self._busy_s = 0.0
+        self._cpu_s = 0.0  # the worker threads' own CPU time in recognize_batch
         self._idle = 0  # workers waiting for a job
 
     def start(self) -> None:
@@ -137,6 +138,14 @@ class EngineWorker:
         from a camera's own thread, so that no engine thread waits while they are made);
         how many are ready (Recognizer.prepare_scaled)."""
         return self.recognizer.prepare_scaled(h, w)
+
+    def cpu_per_image(self) -> float | None:
+        """CPU seconds the engine threads spent per image so far (None before the first): what
+        one more analysed frame costs, for ``detect_interval: auto``. A remote backend's work
+        is not in it, nor ONNX Runtime's own thread pool where it has one."""
+        with self._lock:
+            n = self._stats["processed"]
+            return self._cpu_s / n if n else None
 
     def submit(
         self,
@@ -183,6 +192,7 @@ class EngineWorker:
         with self._lock:
             out: dict[str, Any] = dict(self._stats)
             out["busy_seconds"] = round(self._busy_s, 3)
+            out["cpu_seconds"] = round(self._cpu_s, 3)
             out["queued_mpx"] = round(self._pixels / 1e6, 1)
         out["queued"] = self._queue.qsize()
         out["max_queue"] = self._queue.maxsize
@@ -247,7 +257,7 @@ class EngineWorker:
 
     def _process(self, batch: list[_Job]) -> None:
         regions, mmc, config, light, detect_scale = batch[0].key
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         try:
             images = [j.image for j in batch]
             extra: dict = {"light": True} if light else {}
@@ -269,5 +279,6 @@ class EngineWorker:
             self._stats["processed"] += len(batch)
             self._stats["batches"] += 1
             self._busy_s += time.perf_counter() - t0
+            self._cpu_s += time.thread_time() - cpu0
         for job, result in zip(batch, results, strict=True):
             job.future.set_result(result)

@@ -51,6 +51,10 @@ class PipelineCollector(Collector):
         fast = GaugeMetricFamily("platestream_camera_fast_decode",
                                  "1 while decoding without the deblocking filter",
                                  labels=["camera"])
+        interval = GaugeMetricFamily("platestream_camera_detect_interval",
+                                     "Analysed frames between whole-frame detections now "
+                                     "(detect_interval; auto raises it while frames drop)",
+                                     labels=["camera"])
         pending = GaugeMetricFamily("platestream_output_pending",
                                     "Events waiting for delivery", labels=["output"])
         failed = GaugeMetricFamily("platestream_output_failed",
@@ -63,8 +67,9 @@ class PipelineCollector(Collector):
             fps.add_metric([name], c["fps"])
             lag.add_metric([name], c["decode_lag_s"])
             fast.add_metric([name], 1.0 if c["fast_decode"] else 0.0)
+            interval.add_metric([name], c["detect_interval"])
         for name, o in st["outputs"].items():
             pending.add_metric([name], o["pending"])
             failed.add_metric([name], o["failed"])
         yield from cams.values()
-        yield from (up, fps, lag, fast, pending, failed)
+        yield from (up, fps, lag, fast, interval, pending, failed)

@@ -65,7 +65,8 @@ class _Camera:
         self.cam = cam
         self.slot = FrameSlot(block=not cam.live and not cam.realtime)
         self.reader = CameraReader(cam, self.slot, headroom=headroom)
-        self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone)
+        self.analyzer = CameraAnalyzer(cam, self.slot, worker, emit, timezone=timezone,
+                                       headroom=headroom)
         self.analyzer.on_idle = self.reader.check_stall
 
     def status(self) -> dict[str, Any]:
@@ -94,6 +95,9 @@ class _Camera:
             # frames between whole ones not searched (the frame before had no plate)
             "frames_around_plates": a.around_plates,
             "frames_between": a.between,
+            # the detect_interval in force (auto: 0, raised while the camera drops frames)
+            "detect_interval": self.analyzer.interval,
+            "detect_interval_changes": self.analyzer.interval_changes,
             # of the frames that reached the motion gate, the share it found still
             "motion_skipped_fraction": round(
                 a.skipped_still / max(1, a.skipped_still + a.analysed + a.engine_busy), 3),
@@ -174,7 +178,7 @@ class Pipeline:
             self.deliveries[name] = d
             d.start()
         self._start_heartbeat()  # before the cameras: the hub's known plates arrive first
-        headroom = CpuHeadroom()  # the cameras' decoders share the CPU
+        headroom = CpuHeadroom()  # the cameras' decoders and detection share the CPU
         for name, cam in self.cfg.cameras.items():
             if not cam.active:
                 continue

@@ -135,6 +135,11 @@ def _value(node: Node, tp: Any, path: Path_, meta: typing.Mapping[str, Any]) -> 
             shaped = [e for a, e in zip(rest, errors, strict=True) if dataclasses.is_dataclass(a)]
             if len(shaped) == 1:
                 raise shaped[0]
+        # a value of the right type out of its bounds (7 for ``int | Literal["auto"]``, le 4)
+        typed = [e for a, e in zip(rest, errors, strict=True) if isinstance(a, type)
+                 and isinstance(v, a) and isinstance(v, bool) == (a is bool)]
+        if len(typed) == 1:
+            raise typed[0]
         fail(node, path, f"expected {' or '.join(_type_name(a) for a in args)}, got {v!r}")
     if origin is Literal:
         if v not in args:

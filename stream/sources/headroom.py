@@ -8,6 +8,10 @@ neighbours will do: eight cameras that each see half a core idle all switch at o
 overload the box together (stop 21's ``auto`` started every camera in full: at N = 8 they fell
 behind together and shed frames until their next keyframe).
 
+Cameras whose detection is thinned (``detect_interval: auto``, stream.auto_interval) ask the
+same governor for their frames back, and come first: while any camera is thinned, no camera is
+granted decoding in full (finding vehicles matters more than deblocking their frames).
+
 Idle is measured system-wide (psutil: other processes and a VM's steal time count as busy) and
 capped by what this process may use (CPU affinity, a cgroup's CPU quota) minus what it uses.
 """
@@ -78,12 +82,14 @@ class CpuMeter:
 
 
 class CpuHeadroom:
-    """Grants decoding in full to one ``auto`` camera at a time, as idle CPU allows.
+    """Grants decoding in full (or detection on every frame) to one ``auto`` camera at a time,
+    as idle CPU allows.
 
-    ``grant(name, extra)`` is asked by a camera decoding fast (once per sampled frame: cheap);
-    it is True when the least idle over the last WINDOW_S, minus ``extra`` (what decoding in
-    full would add, in cores), leaves RESERVE of the capacity idle, and no switch, grant or
-    overload happened in that window. ``switched()`` and ``overloaded()`` start the window anew.
+    ``grant(name, extra)`` is asked by a camera decoding fast (once per sampled frame: cheap),
+    ``grant(name, extra, detection=True)`` by a camera whose detection is thinned; it is True
+    when the least idle over the last WINDOW_S, minus ``extra`` (what the grant would add, in
+    cores), leaves RESERVE of the capacity idle, and no switch, grant or overload happened in
+    that window. ``switched()`` and ``overloaded()`` start the window anew.
     """
 
     def __init__(self, meter: Callable[[], float | None] | None = None, capacity: float | None
@@ -104,8 +110,14 @@ class CpuHeadroom:
         self._pending: tuple[str, float] | None = None  # granted, not switched yet
         self.idle: float | None = None  # the latest reading, cores
         self.grants = 0
+        self._thinned: set[str] = set()  # cameras whose detection is thinned now
 
-    def grant(self, name: str, extra: float) -> bool:
+    def thinned(self, name: str, on: bool) -> None:
+        """Camera ``name``'s detection is thinned (``on``) or back on every frame."""
+        with self._lock:
+            (self._thinned.add if on else self._thinned.discard)(name)
+
+    def grant(self, name: str, extra: float, *, detection: bool = False) -> bool:
         with self._lock:
             now = self._clock()
             if now - self._last_sample >= self.sample_s:
@@ -114,6 +126,8 @@ class CpuHeadroom:
                 if idle is not None and math.isfinite(idle):
                     self.idle = idle
                     self._readings.append(idle)
+            if self._thinned and not detection:
+                return False
             if self._pending is not None:
                 if now - self._pending[1] < PENDING_MAX_S:
                     return False
@@ -123,8 +137,9 @@ class CpuHeadroom:
             least = min(self._readings)
             if least - extra < self.reserve * self.capacity:
                 return False
-            log.info("camera %s: %.2f of %.3g cores idle for %.0f s: decoding in full from "
-                     "the next keyframe", name, least, self.capacity, self.window_s)
+            log.info("camera %s: %.2f of %.3g cores idle for %.0f s: %s", name, least,
+                     self.capacity, self.window_s, "one step more detection" if detection
+                     else "decoding in full from the next keyframe")
             self._pending = (name, now)
             self.grants += 1
             self._restart(now)
