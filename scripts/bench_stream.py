@@ -47,6 +47,7 @@ _SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else st
 sys.path.insert(0, _SRC)
 FPS = 25
 FAST_DECODE = {"true": True, "false": False, "auto": "auto"}
+REPASS_MEMORY_S = 5.0
 
 
 def sample_video() -> Path:
@@ -136,7 +137,16 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                                **({"max_inflight": args.max_inflight}
                                   if args.max_inflight else {})}
         cfg_path = Path(tmp) / "bench.yaml"
-        cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams}))
+        scoring = _label(args) is not None
+        if scoring:
+            for c in cams.values():
+                c["outputs"] = ["events"]
+                # a plate is seen again in the next pass (>= 6 s later in cars.mp4): not a
+                # repeat to suppress (300 s by default), as a new car with that plate would be
+                c["memory_decay"] = REPASS_MEMORY_S
+        outputs = {"events": {"type": "jsonl", "file": "{camera_id}.jsonl"}} if scoring else {}
+        cfg_path.write_text(yaml.safe_dump({"output_dir": tmp, "cameras": cams,
+                                            **({"outputs": outputs} if outputs else {})}))
         cfg = load_config(cfg_path)
         threads = args.threads or default_threads(args.workers)
         try:
@@ -153,6 +163,7 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         rec.recognize(__import__("numpy").zeros((720, 1280, 3), "uint8"))  # warm the sessions
         base_rss = _rss_mb()
         pipeline = Pipeline(cfg, worker)
+        started = time.time()
         pipeline.start()
         try:
             time.sleep(args.warmup)
@@ -165,9 +176,16 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                 time.monotonic()
             w1 = worker.stats()
             load1 = os.getloadavg()[0]
+            ended = time.time()
         finally:
-            pipeline.stop()
+            pipeline.stop(drain_timeout=10.0)
             worker.stop()
+        accuracy = None
+        if scoring:
+            from stream_score import score_cameras
+
+            accuracy = score_cameras(Path(cfg.output_dir), list(cams), _label(args), FPS,
+                                     started, ended)
     wall = t1 - t0
     d = {k: s1[k] - s0[k] for k in s1 if isinstance(s1[k], int)}
     cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall * 100
@@ -211,7 +229,28 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         "precision": getattr(rec, "precision", "fp32"),
         "detector_input": "fit" if getattr(rec.plates, "fitted", None) else "square",
         "real_time": rt >= 0.95 and drop_ratio <= 0.05,
+        # the cameras' events against the clip's labels, warm-up included (stream_score.py)
+        **({"accuracy": accuracy} if accuracy is not None else {}),
     }
+
+
+def _accuracy_cell(a: dict | None) -> str:
+    if not a:
+        return "-"
+    return (f"{a['exact']} / {a['wrong']} / {a['missed']} of {a['expected']}, "
+            f"{a['other']}")
+
+
+def _label(args: argparse.Namespace) -> dict | None:
+    """The labels of the source video (evaldata/videos.jsonl), None for an unlabelled one."""
+    src = args.video or sample_video()
+    index = src.parent.parent / "videos.jsonl"
+    if not index.exists():
+        return None
+    for line in index.read_text().splitlines():
+        if line.strip() and Path(json.loads(line)["video"]).name == src.name:
+            return json.loads(line)
+    return None
 
 
 def _interval(v: str) -> int | str:
@@ -287,7 +326,7 @@ def main() -> int:
                    "--duration", str(args.duration), "--warmup", str(args.warmup),
                    "--sample", str(args.sample), "--workers", str(args.workers)]
             for flag in ("threads", "fps", "backend", "precision", "src", "max_inflight",
-                         "max_batch", "decoder_nice"):
+                         "max_batch", "decoder_nice", "video"):
                 if getattr(args, flag) is not None:
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
             if args.no_motion:
@@ -316,7 +355,8 @@ def main() -> int:
     header = ("N", "rt factor", "decoded fps", "analysed fps", "skipped still",
               "between (interval)", "dropped",
               "drop %", "CPU %", "CPU %/cam", "peak RSS MB", "RSS MB/cam", "mean batch",
-              "load 1m", "fast-decoding cams", "intervals at end", "probe ms before/after",
+              "load 1m", "fast-decoding cams", "intervals at end",
+              "plate passes: exact / wrong / missed of expected, other", "probe ms before/after",
               "real time")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -330,6 +370,7 @@ def main() -> int:
             "/".join(str(x) for x in r.get("load_avg_1min", [])),
             r.get("fast_decode_cameras", "-"),
             ",".join(map(str, r["detect_intervals"][1])) if "detect_intervals" in r else "-",
+            _accuracy_cell(r.get("accuracy")),
             " / ".join(",".join(map(str, p)) for p in r["probe_ms"]) if "probe_ms" in r else "-",
             "yes" if r["real_time"] else "no")) + " |")
     print(f"largest N in real time: {best}")

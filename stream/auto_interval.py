@@ -2,8 +2,9 @@
 
 A camera whose analysis falls behind drops whichever frames arrive while its last ones are in
 the engine (latest wins): every vehicle then loses frames at random, those of its best read
-included. With ``auto``, a camera that drops more than DROP_RATIO of its sampled frames in two
-windows of WINDOW frames in a row goes one step up, to ``detect_interval`` 1 (then 2): a frame
+included; where decoding runs behind too, the decoders shed frames. With ``auto``, a camera
+that loses (drops or sheds) more than DROP_RATIO of its sampled frames in two windows of WINDOW
+frames in a row goes one step up, to ``detect_interval`` 1 (then 2): a frame
 after one with no plate is not searched, while the plates being tracked are still read on
 every sampled frame (stream.analysis). It comes back one step at a time when the box has the
 CPU for it: the same governor as ``fast_decode: auto`` (stream.sources.headroom) grants the
@@ -38,7 +39,9 @@ class AutoInterval:
 
     Args:
         name: the camera's name (the governor's key, and the log's).
-        slot: the camera's frame slot (its ``dropped`` count says whether it keeps up).
+        slot: the camera's frame slot (its ``lost`` count says whether it keeps up: frames
+            dropped there, and frames its decoding shed, running behind; thinning the engine's
+            work frees CPU for the decoders too, which run at a lower priority).
         headroom: the box's governor, shared with the other cameras.
         cost: CPU seconds the engine spends on one frame, None while unknown.
         clock: monotonic seconds.
@@ -52,7 +55,7 @@ class AutoInterval:
         self.current = 0
         self.changes = 0
         self._taken = 0
-        self._window = (0, slot.dropped)  # (taken, slot.dropped) at the window's start
+        self._window = (0, slot.lost)  # (taken, slot.lost) at the window's start
         self._over = 0  # windows in a row over DROP_RATIO
         self._raised_at: float | None = None
         self._mark = (clock(), 0)  # (time, thinned frames) at the last change
@@ -63,16 +66,16 @@ class AutoInterval:
         now = self._clock()
         self._taken += 1
         taken0, dropped0 = self._window
-        dropped = self.slot.dropped - dropped0
+        dropped = self.slot.lost - dropped0
         seen = self._taken - taken0 + dropped
         if seen >= WINDOW:
             self._over = self._over + 1 if dropped > DROP_RATIO * seen else 0
-            self._window = (self._taken, self.slot.dropped)
+            self._window = (self._taken, self.slot.lost)
             if self._over >= 2:
                 self._over = 0
                 if self.current < MAX_LEVEL:
                     self._step(+1, now, thinned,
-                               f"{dropped} of its last {seen} frames dropped, and before")
+                               f"{dropped} of its last {seen} frames lost, and before")
                 self._raised_at = now
                 self.headroom.overloaded()
                 return self.current

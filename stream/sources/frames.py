@@ -61,6 +61,7 @@ class FrameSlot:
         self._cond = threading.Condition()
         self._items: deque[Frame | SourceEnded] = deque()
         self.dropped = 0
+        self.shed = 0  # sampled frames the decoding side left out, running behind (never put)
 
     def _has_frame(self) -> bool:
         return any(isinstance(i, Frame) for i in self._items)
@@ -78,6 +79,11 @@ class FrameSlot:
             else:
                 self._items.append(frame)
             self._cond.notify_all()
+
+    @property
+    def lost(self) -> int:
+        """Sampled frames that never reached the analysis: replaced here, or shed before."""
+        return self.dropped + self.shed
 
     def end(self, marker: SourceEnded) -> None:
         with self._cond:

@@ -384,6 +384,7 @@ class CameraReader(StoppableThread):
             if self._shed(stats.lag_s):
                 stats.sampled += 1
                 stats.shed += 1
+                self.slot.shed += 1
                 continue
             self._put(frame, position, rotation)
 

@@ -30,12 +30,13 @@ class Camera:
         self.levels: list[int] = []
         self.times: list[float] = []
 
-    def frames(self, n: int, dropped_each: int = 0, dt: float = 0.2) -> int:
-        """``n`` frames taken ``dt`` apart, with ``dropped_each`` dropped before each; the
-        level after the last."""
+    def frames(self, n: int, dropped_each: int = 0, dt: float = 0.2, shed_each: int = 0) -> int:
+        """``n`` frames taken ``dt`` apart, with ``dropped_each`` dropped in the slot and
+        ``shed_each`` shed by the decoder before each; the level after the last."""
         for _ in range(n):
             self.box.now += dt
             self.slot.dropped += dropped_each
+            self.slot.shed += shed_each
             level = self.auto.level(self.thinned)
             self.thinned += level > 0
             self.levels.append(level)
@@ -75,6 +76,12 @@ def test_drops_in_two_windows_in_a_row_raise_it_step_by_step_to_the_cap():
     assert cam.auto.current == MAX_LEVEL
     cam.frames(WINDOW * 10, dropped_each=1)
     assert cam.auto.current == MAX_LEVEL and cam.auto.changes == MAX_LEVEL
+
+
+def test_frames_shed_by_a_decoder_behind_count_as_lost():
+    box = Box(idle=0.0)
+    cam = Camera(box, _headroom(box))
+    assert cam.frames(WINDOW, shed_each=1) == 1  # every other sampled frame shed: 2 windows
 
 
 def test_one_dropped_frame_in_a_window_is_within_the_ratio():
