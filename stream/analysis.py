@@ -60,6 +60,9 @@ ZONE_MARGIN = 48
 # each of a vehicle's frames still gives a read to vote with).
 MOTION_MARGIN = 48
 PLATE_REACH = 1.5
+# A plate box within this many pixels of the edge of what the detector saw may be cut (its read
+# then votes for little: stream.tracking.best_read)
+EDGE_PX = 2
 
 
 @dataclass
@@ -250,14 +253,16 @@ class CameraAnalyzer(StoppableThread):
         if rec is None:
             return
         self.stats.analysed += 1
+        h, w = frame.image.shape[:2]
         if step.around_plates:
             self.stats.around_plates += 1
         elif step.scale is not None and step.area is not None:
             x1, y1, x2, y2 = step.area
-            h, w = frame.image.shape[:2]
             self.stats.cropped += 1
             self.stats.cropped_share += (x2 - x1) * (y2 - y1) / (w * h)
-        obs = [Observation(_shifted(r, step.area), frame.ts, frame, rec.processing_time)
+        seen = step.area or (0, 0, w, h)
+        obs = [Observation(_shifted(r, step.area), frame.ts, frame, rec.processing_time,
+                           at_edge=_at_edge(r.box, seen))
                for r in rec.results]
         self._last_plates = [o.read.box for o in obs]
         obs = [dataclasses.replace(o, sharpness=plate_sharpness(frame, o.read))
@@ -449,6 +454,15 @@ class CameraAnalyzer(StoppableThread):
             self.stats.last_error = scrub(f"event not stored: {exc}")
             log.error("camera %s: event %s %r could not be stored: %s", self.cam.name,
                       event.id, event.plate, exc)
+
+
+def _at_edge(box: Box, area: tuple[int, int, int, int]) -> bool:
+    """Whether a plate box (in ``area``'s own pixels, as the engine gave it) touches the edge
+    of ``area``, where the picture may have cut it: the frame's edge, or a crop's (zones,
+    motion_crop, detect_interval), which cuts plates just the same."""
+    w, h = area[2] - area[0], area[3] - area[1]
+    return (box.xmin <= EDGE_PX or box.ymin <= EDGE_PX or box.xmax >= w - EDGE_PX
+            or box.ymax >= h - EDGE_PX)
 
 
 def _grown_to_aspect(box: tuple[int, int, int, int], area: tuple[int, int, int, int]

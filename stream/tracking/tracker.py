@@ -34,6 +34,7 @@ class Observation:
     frame: Any = None
     processing_time: float = 0.0  # ms the engine spent on the frame
     sharpness: float | None = None  # plate crop sharpness (variance of the Laplacian)
+    at_edge: bool = False  # the plate touches the edge of the picture the detector saw
 
 
 @dataclass(eq=False)
@@ -74,8 +75,9 @@ class Track:
         self.observations.append(obs)
 
     def _weights(self) -> list[float]:
-        return read_weights([o.read for o in self.observations],
-                            [o.sharpness for o in self.observations])
+        obs = self.observations
+        return read_weights([o.read for o in obs], [o.sharpness for o in obs],
+                            [o.at_edge for o in obs])
 
     def best(self, min_ratio: float = 70.0) -> Observation | None:
         """The observation of the voted best read (see ``best_read``), with its frame."""

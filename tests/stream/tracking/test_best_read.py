@@ -64,3 +64,17 @@ def test_sharpness_weighs_in():
     reads = [read("ab12cde", 0.9, width=50), read("ab12cdf", 0.9, width=50)]
     assert best_read(reads, weights=read_weights(reads, [10.0, 400.0])).plate == "ab12cdf"
     assert best_read(reads, weights=read_weights(reads, [400.0, 10.0])).plate == "ab12cde"
+
+
+def test_a_plate_cut_by_the_picture_edge_does_not_win():
+    """34A23126 of cars.mp4 leaving at the bottom of the picture (frames 125-130, the reads the
+    engine gives): the last read, cut by the edge, is the widest; where frames were dropped
+    it outvoted the whole reads before it."""
+    reads = [read("34a23126", 1.0, width=96), read("34a23126", 1.0, width=100),
+             read("34a221", 0.98, width=102), read("34a221", 0.98, width=101)]
+    edge = [False, False, True, True]
+    assert best_read(reads, weights=read_weights(reads)).plate == "34a221"
+    assert best_read(reads, weights=read_weights(reads, at_edge=edge)).plate == "34a23126"
+    # a camera framed so that every plate touches the edge: its reads stay equals
+    assert read_weights(reads, at_edge=[True] * 4) == pytest.approx(
+        [w * 0.1 for w in read_weights(reads)], rel=1e-6)
