@@ -250,7 +250,7 @@ class PlateTracker:
             # far plate read once and then missed for two frames must not die and come back
             # as a second vehicle.
             obj.hit_counter = _KEEP
-        due, ended_now = [], []
+        ended_now: list[tuple[Track, bool]] = []
         for key, (obj, track) in list(self._tracks.items()):
             split = key in self._refused and key not in fed
             if split or key not in alive or alive[key] is not obj or (
@@ -259,18 +259,7 @@ class PlateTracker:
                 del self._tracks[key]
                 obj.hit_counter = -1  # norfair drops it: nothing joins an ended track
                 ended_now.append((track, split))
-        ended_now.sort(key=lambda e: e[0].first_ts)
-        absorbed: set[int] = set()
-        for i, (track, split) in enumerate(ended_now):
-            later = [t for t, _ in ended_now[i + 1:]]
-            successor = None if split else self._successor(track, later)
-            if successor is not None:
-                successor.absorb(track)  # one vehicle whose track broke: not two
-                absorbed.add(id(track))
-        for track, _ in ended_now:
-            if id(track) not in absorbed:
-                track.ended = True
-                due.append(track)
+        due = self._ended(ended_now)
         for _, track in self._tracks.values():
             if not track.offered and ts - track.first_ts >= self.max_prediction_delay:
                 track.offered = True
@@ -300,10 +289,29 @@ class PlateTracker:
         return None
 
     def flush(self) -> list[Track]:
-        """End every open track (source ended, disconnected, or the scene changed)."""
-        due = [t for _, t in self._tracks.values()]
-        for t in due:
-            t.ended = True
+        """End every open track (source ended, disconnected, or the scene changed). A track
+        that broke just before (frames dropped under load) still joins its successor: a cut
+        right after a vehicle left must not make it two events, the first of them a partial
+        read that then suppresses the whole one as its repeat."""
+        ended = [(t, False) for _, t in self._tracks.values()]
         self._tracks.clear()
         self._norfair = self._new_norfair()  # nothing carries over to what comes next
-        return due
+        return self._ended(ended)
+
+    def _ended(self, ended_now: list[tuple[Track, bool]]) -> list[Track]:
+        """Tracks that ended now (with whether each split), marked ended, less those a later
+        one takes over: one vehicle whose track broke, not two."""
+        ended_now.sort(key=lambda e: e[0].first_ts)
+        absorbed: set[int] = set()
+        for i, (track, split) in enumerate(ended_now):
+            later = [t for t, _ in ended_now[i + 1:]]
+            successor = None if split else self._successor(track, later)
+            if successor is not None:
+                successor.absorb(track)
+                absorbed.add(id(track))
+        out = []
+        for track, _ in ended_now:
+            if id(track) not in absorbed:
+                track.ended = True
+                out.append(track)
+        return out

@@ -77,7 +77,8 @@ def test_a_close_up_plate_does_not_swallow_a_small_one_nearby():
     t = PlateTracker(track_timeout=1.5)
     for i in range(3):
         t.update([obs("ab12cde", 400, 400, i * 0.1, score=0.5, w=240)], i * 0.1)
-    t.update([obs("ab12cdf", 700, 420, 0.3, score=0.5, w=40)], 0.3)
+    # another text: a track that broke would be joined at the flush (same plate, just after)
+    t.update([obs("xy98zzz", 700, 420, 0.3, score=0.5, w=40)], 0.3)
     tracks = t.flush()
     assert sorted(len(tr.observations) for tr in tracks) == [1, 3]
 
@@ -151,6 +152,23 @@ def test_a_broken_track_of_the_same_plate_is_joined_not_a_second_vehicle():
     assert due == []  # the first track's end joined the second, nothing reported
     (tr,) = t.update([], 5.0)
     assert len(tr.observations) == 15 and tr.best().read.plate == "34a23126"
+
+
+def test_a_broken_track_is_joined_at_a_flush_too():
+    """The same red car with frames dropped (bench_stream, 8 cameras): 'a23126' at 4.2 s, the
+    whole plate from 4.8 s, and a scene cut at 5.6 s flushes both. Reported apart, the partial
+    read went first and the whole one was suppressed as its repeat (ratio 86 >= 80)."""
+    t = PlateTracker(track_timeout=1.5)
+    t.update([obs("a23126", 555, 509, 4.2, score=1.0, w=59)], 4.2)
+    t.update([], 4.4)
+    for i, ts in enumerate((4.8, 5.0, 5.2)):
+        t.update([obs("34a23126", 425 - 40 * i, 595 + 20 * i, ts, score=1.0, w=93 + 2 * i)], ts)
+    (tr,) = t.flush()
+    assert len(tr.observations) == 4 and tr.best().read.plate == "34a23126"
+    # two plates far apart at a cut stay two vehicles
+    t.update([obs("ab12cde", 100, 100, 6.0, w=60)], 6.0)
+    t.update([obs("kl45mno", 1100, 600, 6.4, w=60)], 6.4)
+    assert sorted(tr.best().read.plate for tr in t.flush()) == ["ab12cde", "kl45mno"]
 
 
 def test_a_track_of_another_plate_that_follows_is_not_joined():
