@@ -85,3 +85,31 @@ def test_scene_check_from_the_shared_thumbnail_finds_the_same_cut(evaldata):
         assert np.count_nonzero(a >= whole.min_fraction) == cuts, name
         assert list(np.nonzero(b >= shared.min_fraction)[0]) == list(
             np.nonzero(a >= whole.min_fraction)[0]), name
+
+
+def test_frames_shed_still_go_through_the_scene_check(evaldata):
+    """A camera whose decoding runs behind sheds every other sampled frame; the scene check
+    still compares each sampled frame with the one before it, so the frames it puts carry
+    the cuts found at the configured rate (compared two apart, a close car passes for a cut:
+    each false cut would end the tracks in view)."""
+    from stream.config import CameraConfig
+    from tests.stream.helpers import read_to_end
+
+    cam = CameraConfig(name="toll", url=str(evaldata / "videos" / "cars.mp4"), realtime=False,
+                       fps=5)
+    _, whole = read_to_end(cam, lambda f: f.cut)
+    shed = {"n": 0}
+
+    def every_other(reader):
+        def _shed(lag):
+            shed["n"] += 1
+            return shed["n"] % 2 == 0
+        reader._shed = _shed  # as if decoding ran behind for the whole clip
+
+    reader, halved = read_to_end(cam, lambda f: f.cut, on_start=every_other)
+    assert reader.stats.shed == len(whole) - len(halved) > 20
+    assert 1 <= sum(halved) <= sum(whole), (sum(halved), sum(whole))
+    # what comparing only the frames put would give: more cuts than there are
+    slow = CameraConfig(name="toll", url=cam.url, realtime=False, fps=2.5)
+    _, apart = read_to_end(slow, lambda f: f.cut)
+    assert sum(apart) > sum(whole)
