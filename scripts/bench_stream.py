@@ -292,7 +292,7 @@ def main() -> int:
                         "frame's scale; default: the config's, off)")
     p.add_argument("--detect-interval", type=_interval, default=None,
                    help="cameras' detect_interval (frames searched only around the last "
-                        "plates between whole ones: 0-4 or auto; default: the config's, auto)")
+                        "plates between whole ones: 0-4 or auto; default: the config's, 0)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,
                    help="cameras' fast_decode: true (no H.264 deblocking filter), false, auto "
                         "(only while overloaded; default: the config's, auto since stop 21)")

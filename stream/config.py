@@ -82,12 +82,13 @@ class CameraConfig:
         "help": "find plates only where the frame moved and around the plates last seen, at "
                 "the frame's scale (a smaller detector input; a few % less CPU for 8 cameras, "
                 "not fewer drops in every run); needs motion"})
-    detect_interval: int | Literal["auto"] = field(default="auto", metadata={
+    detect_interval: int | Literal["auto"] = field(default=0, metadata={
         "ge": 0, "le": 4, "help": "analysed frames after each whole-frame detection that are "
                                   "searched only around the plates of the frame before, or not "
                                   "at all where it had none (a new vehicle waits for the next "
                                   "whole frame; DeepStream's interval); 0: whole every time; "
-                                  "auto: 0, and 1-2 while the camera drops frames"})
+                                  "auto: 0, and 1-2 while the camera drops frames (fewer drops, "
+                                  "but more wrong reads than dropping them at 12 cameras)"})
     fast_decode: bool | Literal["auto"] = field(default="auto", metadata={
         "help": "H.264/HEVC: skip the deblocking filter (15-25 % less decoding CPU, blockier "
                 "frames); auto: in full where the CPU allows, one camera at a time"})

@@ -203,15 +203,16 @@ def test_a_camera_that_cannot_keep_up_thins_its_detection(evaldata, engine_worke
 
 
 def test_the_status_and_the_run_show_the_interval(tmp_path, evaldata, engine_worker):
-    """A file read as fast as possible keeps 0 under ``auto`` and every event."""
+    """A file read as fast as possible keeps 0 under ``auto``, and every event."""
     from stream.pipeline import Pipeline
 
     cfg = make_config(tmp_path, {
         "cameras": {"street": {"url": str(evaldata / "videos" / "license_plate.mp4"),
-                               "realtime": False, "sample": 4, "outputs": ["jsonl"]}},
+                               "realtime": False, "sample": 4, "outputs": ["jsonl"],
+                               "detect_interval": "auto"}},
         "outputs": {"jsonl": {"type": "jsonl", "file": "{camera_id}.jsonl"}},
     })
-    assert cfg.cameras["street"].detect_interval == "auto"  # the default
+    assert cfg.cameras["street"].detect_interval == "auto"
     with Pipeline(cfg, engine_worker) as p:
         assert wait_for(p.done, 120), p.status()
         assert p.wait_delivered(30)
