@@ -182,7 +182,7 @@ def test_a_camera_that_cannot_keep_up_thins_its_detection(evaldata, engine_worke
     """A real overload: the reader decodes a 720p file as fast as it can into a slot that
     drops (latest wins), far faster than the engine analyses. The camera goes up to the cap,
     says so in its stats, and still reports the plates it tracks."""
-    cam = _cam(evaldata / "videos" / "cars.mp4")
+    cam = _cam(evaldata / "videos" / "cars.mp4", detect_interval="auto")
     slot, events = FrameSlot(block=False), []
     headroom = CpuHeadroom()
     analyzer = CameraAnalyzer(cam, slot, engine_worker, events.append, headroom=headroom)
