@@ -137,7 +137,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
                                **({"max_inflight": args.max_inflight}
                                   if args.max_inflight else {})}
         cfg_path = Path(tmp) / "bench.yaml"
-        scoring = _label(args) is not None
+        label = _label(args)
+        scoring = label is not None
         if scoring:
             for c in cams.values():
                 c["outputs"] = ["events"]
@@ -184,8 +185,8 @@ def run_one(n: int, video: Path, args: argparse.Namespace) -> dict:
         if scoring:
             from stream_score import score_cameras
 
-            accuracy = score_cameras(Path(cfg.output_dir), list(cams), _label(args), FPS,
-                                     started, ended)
+            accuracy = score_cameras(Path(cfg.output_dir), list(cams), label, FPS, started,
+                                     ended)
     wall = t1 - t0
     d = {k: s1[k] - s0[k] for k in s1 if isinstance(s1[k], int)}
     cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall * 100
@@ -243,17 +244,14 @@ def _accuracy_cell(a: dict | None) -> str:
 
 def _label(args: argparse.Namespace) -> dict | None:
     """The labels of the source video (evaldata/videos.jsonl), None for an unlabelled one."""
+    from stream_score import label_of
+
     src = args.video or sample_video()
-    index = src.parent.parent / "videos.jsonl"
-    if not index.exists():
-        return None
-    for line in index.read_text().splitlines():
-        if line.strip() and Path(json.loads(line)["video"]).name == src.name:
-            return json.loads(line)
-    return None
+    return label_of(src.name, src.parent.parent / "videos.jsonl")
 
 
-def _interval(v: str) -> int | str:
+def detect_interval_arg(v: str) -> int | str:
+    """``--detect-interval``: 0-4 or auto, as the camera key takes it."""
     if v == "auto":
         return v
     if not v.isdigit() or int(v) > 4:
@@ -290,7 +288,7 @@ def main() -> int:
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="cameras' motion_crop (detect only where the frame moved, at the "
                         "frame's scale; default: the config's, off)")
-    p.add_argument("--detect-interval", type=_interval, default=None,
+    p.add_argument("--detect-interval", type=detect_interval_arg, default=None,
                    help="cameras' detect_interval (frames searched only around the last "
                         "plates between whole ones: 0-4 or auto; default: the config's, 0)")
     p.add_argument("--fast-decode", choices=FAST_DECODE, default=None,

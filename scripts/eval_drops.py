@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import random
 import sys
@@ -84,6 +83,7 @@ def main() -> int:
     os.environ.setdefault("PLATESTREAM_MODELS", str(ROOT.parent / "shared" / "models"))
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_stream import clip_1080p, sample_video
+    from stream_score import label_of
 
     from stream.cli import build_recognizer, default_threads, engine_settings
     from stream.config import CameraConfig
@@ -91,8 +91,9 @@ def main() -> int:
 
     video = args.video or clip_1080p()
     name = video.name.replace("_1080p25", "")  # bench_stream's copy keeps every frame
-    with open(sample_video().parent.parent / "videos.jsonl") as f:
-        label = next(v for v in map(json.loads, f) if Path(v["video"]).name == name)
+    label = label_of(name, sample_video().parent.parent / "videos.jsonl")
+    if label is None:
+        p.error(f"{video}: no labels for {name} in evaldata/videos.jsonl")
     expected = [p["text"].lower() for p in label["plates"]]
     rec = build_recognizer(engine_settings(argparse.Namespace(threads=default_threads(2),
                                                               precision=None)))

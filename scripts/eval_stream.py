@@ -47,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.bench_stream import detect_interval_arg  # noqa: E402
 from scripts.benchlib import write_report  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -334,9 +335,8 @@ def main() -> int:
     p.add_argument("--max-prediction-delay", type=float, default=6.0)
     p.add_argument("--motion-crop", choices=["on", "off"], default=None,
                    help="camera motion_crop (default: the code's default)")
-    p.add_argument("--detect-interval", type=lambda v: v if v == "auto" else int(v),
-                   default=None, help="camera detect_interval, 0-4 or auto (default: the "
-                   "code's default)")
+    p.add_argument("--detect-interval", type=detect_interval_arg, default=None,
+                   help="camera detect_interval, 0-4 or auto (default: the code's default)")
     p.add_argument("--workers", type=int, default=2, help="engine workers")
     p.add_argument("--max-inflight", type=int, default=None,
                    help="camera max_inflight (default: the code's default)")

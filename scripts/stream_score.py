@@ -16,7 +16,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["score_cameras"]
+__all__ = ["label_of", "score_cameras"]
 
 # An event's best frame may be this far outside its plate's labelled window (labels are
 # rounded; a plate is still read a little after its label ends). As scripts/eval_stream.py.
@@ -27,6 +27,17 @@ def _ratio(a: str, b: str) -> float:
     from rapidfuzz import fuzz
 
     return fuzz.ratio(a.upper(), b.upper())
+
+
+def label_of(name: str, index: Path) -> dict | None:
+    """The line of ``index`` (a videos.jsonl) for the video file ``name``, None where the file
+    or the line is missing."""
+    if not index.exists():
+        return None
+    for line in index.read_text().splitlines():
+        if line.strip() and Path(json.loads(line)["video"]).name == name:
+            return json.loads(line)
+    return None
 
 
 def _events(path: Path) -> list[dict]:

@@ -387,7 +387,8 @@ class CameraReader(StoppableThread):
                 stats.sampled += 1
                 stats.shed += 1
                 self.slot.shed += 1
-                self._check_cut(frame, rotation)
+                turn, sideways, _, _, w, h = self._geometry(frame, rotation)
+                self._scene_check(frame, turn, sideways, w, h)
                 continue
             self._put(frame, position, rotation)
 
@@ -443,45 +444,46 @@ class CameraReader(StoppableThread):
         self._shed_next = self._shedding and not self._shed_next
         return self._shed_next
 
-    def _geometry(self, frame: Any, rotation: float) -> tuple[int | None, bool, int, int]:
+    def _geometry(self, frame: Any, rotation: float
+                  ) -> tuple[int | None, bool, int, int, int, int]:
         """(the cv2 turn that shows the frame upright or None, whether it turns it sideways,
-        the shown width and height)."""
+        the shown width and height, the analysis width and height)."""
         # Phone videos store the picture sideways plus a display matrix saying how to turn
         # it: analyse it as it is shown (the detector finds nothing on sideways plates).
         turn = _TURNS.get(round(rotation / 90) % 4)
         sideways = turn is not None and turn != cv2.ROTATE_180
-        shown = (frame.height, frame.width) if sideways else (frame.width, frame.height)
-        return turn, sideways, *shown
+        shown_w, shown_h = (frame.height, frame.width) if sideways else (frame.width,
+                                                                         frame.height)
+        return (turn, sideways, shown_w, shown_h,
+                *analysis_size(shown_w, shown_h, self.cam.analysis_width))
 
-    def _thumb(self, frame: Any, turn: int | None, sideways: bool, w: int, h: int) -> Any:
-        """The frame's grey thumbnail, upright (the motion gate's and the scene check's)."""
+    def _scene_check(self, frame: Any, turn: int | None, sideways: bool, w: int, h: int
+                     ) -> Any:
+        """The frame's grey thumbnail, upright (the motion gate's input), after the scene check
+        on it: a cut since the last frame put is kept in ``_cut_since_put``.
+
+        Done here, where every sampled frame passes, shed ones included (~0.6 ms): the analysis
+        side sees only the frames it has time for, far apart under load, and compared two
+        sampled frames apart a close vehicle changes enough of the picture to pass for a cut
+        (10 in a 13.5 s clip at 2.5 frames a second against 3 at 5); each false cut ends the
+        tracks of the vehicles in view."""
         tw, th = THUMB_WIDTH, thumbnail_height(w, h)
         thumb = to_grey_thumbnail(self._thumbs, frame, th if sideways else tw,
                                   tw if sideways else th)
-        return cv2.rotate(thumb, turn) if turn is not None else thumb
-
-    def _check_cut(self, frame: Any, rotation: float) -> None:
-        """A shed frame still goes through the scene check (a thumbnail, ~0.6 ms): compared
-        two sampled frames apart, a close vehicle changes enough of the picture to pass for a
-        cut (10 in a 13.5 s clip at 2.5 frames a second against 3 at 5), and each false cut
-        ends the tracks of the vehicles in view."""
-        turn, sideways, shown_w, shown_h = self._geometry(frame, rotation)
-        w, h = analysis_size(shown_w, shown_h, self.cam.analysis_width)
-        thumb = self._thumb(frame, turn, sideways, w, h)
+        if turn is not None:
+            thumb = cv2.rotate(thumb, turn)
+        # the thumbnail (THUMB_WIDTH wide) is the check's whole input: no frame image needed
         self._cut_since_put |= self._scene.changed(thumb, thumb)
+        return thumb
 
     def _put(self, frame: Any, position: float, rotation: float) -> None:
-        turn, sideways, shown_w, shown_h = self._geometry(frame, rotation)
-        w, h = analysis_size(shown_w, shown_h, self.cam.analysis_width)
+        turn, sideways, shown_w, shown_h, w, h = self._geometry(frame, rotation)
         self.stats.source_size = (shown_w, shown_h)
         image = self._to_bgr(frame, h if sideways else w, w if sideways else h)
         if turn is not None:
             image = cv2.rotate(image, turn)
-        # Compared frame to frame here, where every sampled frame passes: the analysis side
-        # sees only the frames it has time for, far apart under load.
-        thumb = self._thumb(frame, turn, sideways, w, h)
-        cut = self._scene.changed(image, thumb) or self._cut_since_put
-        self._cut_since_put = False
+        thumb = self._scene_check(frame, turn, sideways, w, h)
+        cut, self._cut_since_put = self._cut_since_put, False
         ts = time.monotonic() if self.cam.live else self._ts_base + position
         self._last_ts = ts
         self.stats.sampled += 1
